@@ -1,0 +1,76 @@
+# Unlabelled view pairs of GraspNet-1Billion-layout scenes for contrastive pre-training.
+# Frames: points are back-projected in each view's camera frame (metres), augmented
+# independently per view, and matched in the table/world frame (docs/data_flow.md).
+dataset_type = 'GraspNetDataset'
+data_root = 'data/graspnet'
+camera = 'realsense'
+
+voxel_size = 0.005        # metres (paper / GSNet)
+num_points = 20000        # points per view (paper)
+num_key_points = 4096     # M: FPS key points per pair
+match_radius = 0.0075     # epsilon (eq. 2), metres: 1.5 voxels
+# Workspace box in the table/world frame (z up, table top at z = 0), metres.
+workspace_bounds = ((-0.3, -0.3, -0.02), (0.3, 0.3, 0.3))
+
+view_pipeline = [
+    dict(type='LoadDepthImage'),
+    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
+    dict(type='WorkspaceCrop', world_bounds=workspace_bounds),
+    dict(type='PointSample', num_points=num_points),
+    dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0)),
+    dict(type='Voxelize', voxel_size=voxel_size),
+]
+eval_view_pipeline = [
+    dict(type='LoadDepthImage'),
+    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
+    dict(type='WorkspaceCrop', world_bounds=workspace_bounds),
+    dict(type='PointSample', num_points=num_points),
+    dict(type='Voxelize', voxel_size=voxel_size),
+]
+train_pipeline = [
+    dict(type='ApplyToViews', transforms=view_pipeline),
+    dict(type='MatchViewPair', match_radius=match_radius, min_matches=64),
+    dict(type='SampleKeyPoints', num_key_points=num_key_points, method='fps'),
+    dict(type='PackViewPairInputs'),
+]
+val_pipeline = [
+    dict(type='ApplyToViews', transforms=eval_view_pipeline),
+    dict(type='MatchViewPair', match_radius=match_radius, min_matches=64),
+    dict(type='SampleKeyPoints', num_key_points=num_key_points, method='fps'),
+    dict(type='PackViewPairInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=4,   # paper
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        camera=camera,
+        split='train',
+        mode='pair',
+        pair_cfg=dict(strategy='view_angle', min_angle_deg=5.0,
+                      max_angle_deg=60.0),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        camera=camera,
+        split='test_seen',
+        mode='pair',
+        pair_cfg=dict(strategy='view_angle', min_angle_deg=5.0,
+                      max_angle_deg=60.0, seed=0),
+        test_mode=True,
+        pipeline=val_pipeline))
+val_evaluator = dict(type='FeatureMatchMetric', hit_radius=0.015)
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator

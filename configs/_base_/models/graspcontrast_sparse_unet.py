@@ -1,0 +1,17 @@
+# Two-branch contrastive pre-trainer around the MinkUNet14D-style SparseUNet (GSNet's
+# backbone: 512-d point-wise features). Both views run through the SAME backbone.
+model = dict(
+    type='GraspContrastPretrainer',
+    data_preprocessor=dict(type='SparsePairDataPreprocessor'),
+    backbone=dict(
+        type='SparseUNet',
+        in_channels=1,
+        out_channels=512,
+        planes=(32, 64, 128, 256, 384, 384, 384, 384),
+        layers=(1, 1, 1, 1, 1, 1, 1, 1)),
+    loss=dict(
+        type='FNEInfoNCELoss',
+        temperature=0.07,   # tau (paper)
+        use_fne=True,       # False -> plain PointInfoNCE (paper eq. 3)
+        fne_radius=0.02,    # gamma_D, metres (world frame)
+        loss_weight=1.0))

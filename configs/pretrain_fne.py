@@ -1,0 +1,12 @@
+# GraspContrast pre-training with False-Negative Elimination (paper settings):
+# SparseUNet (MinkUNet14D plan, 512-d), FNE-InfoNCE tau = 0.07, Adam 1e-3 x0.95/epoch,
+# batch 4, 20000 points per view, 5 mm voxels, realsense frames of the train scenes.
+_base_ = [
+    './_base_/models/graspcontrast_sparse_unet.py',
+    './_base_/datasets/graspnet_pair.py',
+    './_base_/schedules/pretrain_adam_exp095.py',
+    './_base_/default_runtime.py',
+]
+custom_hooks = [dict(type='ValidateBeforeTrainHook')]
+default_hooks = dict(
+    checkpoint=dict(save_best='feature_match/hit_ratio', rule='greater'))
