@@ -1,0 +1,18 @@
+"""Data transforms of graspcontrast_mm (registered in ``graspcontrast_mm.registry.TRANSFORMS``).
+
+Frames, units and keys: ``docs/data_flow.md``.
+"""
+from .augmentation import RandomFlipRotate
+from .formatting import PackPointsInputs, PackViewPairInputs, pack_view_tensors
+from .loading import LoadDepthImage, read_depth_image
+from .points import (PER_POINT_KEYS, DepthToPoints, PointSample, Voxelize,
+                     WorkspaceCrop, select_points)
+from .view_pair import (ApplyToViews, MatchViewPair, SampleKeyPoints,
+                        view_points_world)
+
+__all__ = [
+    'LoadDepthImage', 'read_depth_image', 'DepthToPoints', 'WorkspaceCrop',
+    'PointSample', 'RandomFlipRotate', 'Voxelize', 'PER_POINT_KEYS', 'select_points',
+    'ApplyToViews', 'MatchViewPair', 'SampleKeyPoints', 'view_points_world',
+    'PackViewPairInputs', 'PackPointsInputs', 'pack_view_tensors'
+]
