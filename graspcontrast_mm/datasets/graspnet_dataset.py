@@ -1,0 +1,307 @@
+"""GraspNet-1Billion dataset (official file layout) for mmengine.
+
+Reads ``data_root/scenes/scene_XXXX/{camera}/`` of the real dataset or of the synthetic
+generator (:mod:`graspcontrast_mm.synthetic`). Sample dictionaries follow
+``docs/data_flow.md``: frames are OpenCV cameras, ``cam2world`` is ``T_world_cam`` (world =
+table frame, z up) = ``cam0_wrt_table @ camera_poses[frame_id]``, depth PNGs are uint16 with
+``depth_png / depth_scale`` = metres.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+from mmengine.registry import DefaultScope
+
+from graspcontrast_mm.registry import DATASETS, SCOPE
+
+__all__ = ['GraspNetDataset', 'GRASPNET_SPLITS', 'GRASPNET_CAMERAS', 'split_scene_ids']
+
+#: Scene id ranges (inclusive) of the GraspNet-1Billion splits.
+GRASPNET_SPLITS = {
+    'train': (0, 99),
+    'test_seen': (100, 129),
+    'test_similar': (130, 159),
+    'test_novel': (160, 189),
+    'test': (100, 189),
+    'all': (0, 189),
+}
+GRASPNET_CAMERAS = ('realsense', 'kinect')
+_SCENE_FILES = ('camK.npy', 'camera_poses.npy', 'cam0_wrt_table.npy')
+_FRAME_RE = re.compile(r'^(\d{4})\.png$')
+
+
+def split_scene_ids(split: str) -> List[int]:
+    """Scene ids of a GraspNet split (``'train'``, ``'test_seen'``, ``'test_similar'``,
+    ``'test_novel'``, ``'test'``, ``'all'``)."""
+    if split not in GRASPNET_SPLITS:
+        raise ValueError(f'unknown split {split!r}; expected one of '
+                         f'{sorted(GRASPNET_SPLITS)}')
+    lo, hi = GRASPNET_SPLITS[split]
+    return list(range(lo, hi + 1))
+
+
+@DATASETS.register_module()
+class GraspNetDataset(BaseDataset):
+    """Frames or frame pairs of GraspNet-1Billion scenes.
+
+    Args:
+        data_root: Dataset root holding ``scenes/``.
+        camera: ``'realsense'`` or ``'kinect'``.
+        split: GraspNet split (see :data:`GRASPNET_SPLITS`); ignored if ``scene_ids`` is set.
+        scene_ids: Explicit scene ids.
+        frame_ids: Frames used in every scene; ``None`` = every frame with a depth image.
+        mode: ``'single'`` (one sample per frame) or ``'pair'`` (one sample per anchor frame,
+            with a second frame of the same scene).
+        pair_cfg: Pair selection (``mode='pair'``):
+
+            - ``strategy``: ``'random'`` (any other selected frame) or ``'view_angle'``
+              (the angle between the two optical axes, from ``camera_poses``, must lie in
+              ``[min_angle, max_angle]`` degrees).
+            - ``min_angle`` / ``max_angle``: degrees (default 0 / 180).
+            - ``seed``: ``None`` draws the partner with numpy's global generator (seeded per
+              worker by mmengine); an int makes the partner of every index fixed (for
+              validation sets).
+        skip_missing_scenes: Skip scenes of the split absent on disk (one warning).
+        pipeline: Data pipeline.
+        test_mode: mmengine's test mode.
+        **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
+
+    ``get_data_info`` returns, in ``'single'`` mode, a view dict with keys ``sample_idx``,
+    ``scene_id``, ``frame_id``, ``camera``, ``depth_path``, ``rgb_path``, ``label_path``,
+    ``meta_path``, ``cam_intrinsic`` (float64 (3, 3), pixels), ``depth_scale`` (float),
+    ``cam2world`` (float64 (4, 4), ``T_world_cam``); in ``'pair'`` mode
+    ``{'sample_idx', 'scene_id', 'camera', 'views': [view_a, view_b]}``.
+    """
+
+    METAINFO = {
+        'dataset': 'GraspNet-1Billion',
+        'splits': GRASPNET_SPLITS,
+        'cameras': GRASPNET_CAMERAS,
+    }
+    MODES = ('single', 'pair')
+
+    def __init__(self,
+                 data_root: str,
+                 camera: str = 'realsense',
+                 split: str = 'train',
+                 scene_ids: Optional[Sequence[int]] = None,
+                 frame_ids: Optional[Sequence[int]] = None,
+                 mode: str = 'single',
+                 pair_cfg: Optional[Dict[str, Any]] = None,
+                 skip_missing_scenes: bool = True,
+                 pipeline: Sequence = (),
+                 test_mode: bool = False,
+                 **kwargs) -> None:
+        if camera not in GRASPNET_CAMERAS:
+            raise ValueError(f'camera must be one of {GRASPNET_CAMERAS}, got {camera!r}')
+        if mode not in self.MODES:
+            raise ValueError(f'mode must be one of {self.MODES}, got {mode!r}')
+        if scene_ids is None:
+            scene_ids = split_scene_ids(split)
+        self.camera = camera
+        self.split = split
+        self.scene_ids = [int(s) for s in scene_ids]
+        self.frame_ids = None if frame_ids is None else [int(f) for f in frame_ids]
+        self.mode = mode
+        self.pair_cfg = self._check_pair_cfg(pair_cfg or {})
+        self.skip_missing_scenes = skip_missing_scenes
+        self._scenes: Dict[int, Dict[str, Any]] = {}
+        self._partners: Dict[int, Dict[int, np.ndarray]] = {}
+        # Build the pipeline in this package's scope (its transforms, and mmdet3d's through
+        # the registry parents) also when no runner has set a default scope.
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            super().__init__(data_root=data_root, pipeline=list(pipeline),
+                             test_mode=test_mode, **kwargs)
+
+    @staticmethod
+    def _check_pair_cfg(cfg: Dict[str, Any]) -> Dict[str, Any]:
+        out = dict(strategy='random', min_angle=0.0, max_angle=180.0, seed=None)
+        unknown = set(cfg) - set(out)
+        if unknown:
+            raise ValueError(f'unknown pair_cfg keys {sorted(unknown)}; '
+                             f'expected {sorted(out)}')
+        out.update(cfg)
+        if out['strategy'] not in ('random', 'view_angle'):
+            raise ValueError("pair_cfg['strategy'] must be 'random' or 'view_angle', got "
+                             f"{out['strategy']!r}")
+        if not 0.0 <= out['min_angle'] <= out['max_angle'] <= 180.0:
+            raise ValueError('pair_cfg needs 0 <= min_angle <= max_angle <= 180 degrees, '
+                             f"got {out['min_angle']}, {out['max_angle']}")
+        return out
+
+    # ------------------------------------------------------------------ loading
+    def _scene_dir(self, scene_id: int) -> str:
+        return os.path.join(self.data_root, 'scenes', f'scene_{scene_id:04d}')
+
+    def _load_scene(self, scene_id: int) -> Dict[str, Any]:
+        cam_dir = os.path.join(self._scene_dir(scene_id), self.camera)
+        arrays = {}
+        for name in _SCENE_FILES:
+            path = os.path.join(cam_dir, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f'scene {scene_id}: missing {name} (expected {path})')
+            arrays[name] = np.load(path).astype(np.float64)
+        K, cam_poses, cam0 = (arrays[n] for n in _SCENE_FILES)
+        if K.shape != (3, 3) or cam0.shape != (4, 4) or cam_poses.ndim != 3 or \
+                cam_poses.shape[1:] != (4, 4):
+            raise ValueError(
+                f'scene {scene_id} ({cam_dir}): bad shapes camK {K.shape}, camera_poses '
+                f'{cam_poses.shape}, cam0_wrt_table {cam0.shape}; expected (3, 3), '
+                '(n_views, 4, 4), (4, 4)')
+        depth_dir = os.path.join(cam_dir, 'depth')
+        available = sorted(
+            int(m.group(1)) for m in map(_FRAME_RE.match,
+                                         os.listdir(depth_dir) if os.path.isdir(depth_dir)
+                                         else []) if m)
+        available = [f for f in available if f < len(cam_poses)]
+        if self.frame_ids is None:
+            frames = available
+        else:
+            missing = sorted(set(self.frame_ids) - set(available))
+            if missing:
+                raise FileNotFoundError(
+                    f'scene {scene_id}: frames {missing} have no depth image (or no camera '
+                    f'pose) under {depth_dir}')
+            frames = list(self.frame_ids)
+        if not frames:
+            raise FileNotFoundError(f'scene {scene_id}: no depth images in {depth_dir}')
+        return dict(cam_dir=cam_dir, K=K, cam2world=cam0[None] @ cam_poses,
+                    depth_scale=self._read_depth_scale(cam_dir, frames[0]),
+                    frames=np.asarray(frames, np.int64))
+
+    @staticmethod
+    def _read_depth_scale(cam_dir: str, frame_id: int) -> float:
+        """``factor_depth`` of a scene from one frame's meta file (1000 if absent)."""
+        path = os.path.join(cam_dir, 'meta', f'{frame_id:04d}.mat')
+        if not os.path.isfile(path):
+            return 1000.0
+        import scipy.io
+        meta = scipy.io.loadmat(path, variable_names=['factor_depth'])
+        if 'factor_depth' not in meta:
+            return 1000.0
+        return float(np.asarray(meta['factor_depth']).reshape(-1)[0])
+
+    def load_data_list(self) -> List[dict]:
+        """List the (scene, frame) samples; reads only the per-scene ``.npy`` files."""
+        present, missing = [], []
+        for scene_id in self.scene_ids:
+            (present if os.path.isdir(self._scene_dir(scene_id)) else missing).append(
+                scene_id)
+        if not present:
+            raise FileNotFoundError(
+                f'no scene of {self._describe_scenes()} found under data_root '
+                f'{self.data_root!r} (expected e.g. '
+                f'{self._scene_dir(self.scene_ids[0]) if self.scene_ids else "scenes/"})')
+        if missing:
+            if not self.skip_missing_scenes:
+                raise FileNotFoundError(
+                    f'scenes {missing} not found under {os.path.join(self.data_root, "scenes")}')
+            print_log(
+                f'GraspNetDataset: {len(missing)} scene(s) of {self._describe_scenes()} '
+                f'are not in {os.path.join(self.data_root, "scenes")} and are skipped: '
+                f'{_compact(missing)}', logger='current', level=30)
+        self._scenes = {s: self._load_scene(s) for s in present}
+        data_list = []
+        if self.mode == 'single':
+            for s in present:
+                data_list += [dict(scene_id=s, frame_id=int(f))
+                              for f in self._scenes[s]['frames']]
+            return data_list
+        # pair mode: one sample per anchor frame that has at least one partner
+        no_partner = []
+        for s in present:
+            partners = self._pair_candidates(self._scenes[s])
+            self._partners[s] = partners
+            for f in self._scenes[s]['frames']:
+                if len(partners[int(f)]):
+                    data_list.append(dict(scene_id=s, frame_id=int(f)))
+                else:
+                    no_partner.append((s, int(f)))
+        if no_partner:
+            print_log(f'GraspNetDataset: {len(no_partner)} frame(s) have no partner '
+                      f'satisfying pair_cfg={self.pair_cfg} and are not used as anchors',
+                      logger='current', level=30)
+        if not data_list:
+            raise ValueError(f'no frame pair satisfies pair_cfg={self.pair_cfg} in scenes '
+                             f'{_compact(present)}')
+        return data_list
+
+    def _describe_scenes(self) -> str:
+        if self.split in GRASPNET_SPLITS and self.scene_ids == split_scene_ids(self.split):
+            return f'split {self.split!r} (scenes {_compact(self.scene_ids)})'
+        return f'scenes {_compact(self.scene_ids)}'
+
+    def _pair_candidates(self, scene: Dict[str, Any]) -> Dict[int, np.ndarray]:
+        frames = scene['frames']
+        axes = scene['cam2world'][frames][:, :3, 2]
+        cos = np.clip(axes @ axes.T, -1.0, 1.0)
+        ang = np.degrees(np.arccos(cos))
+        ok = ~np.eye(len(frames), dtype=bool)
+        if self.pair_cfg['strategy'] == 'view_angle':
+            ok &= (ang >= self.pair_cfg['min_angle']) & (ang <= self.pair_cfg['max_angle'])
+        return {int(f): frames[ok[i]] for i, f in enumerate(frames)}
+
+    # ------------------------------------------------------------------ samples
+    def _view_info(self, scene_id: int, frame_id: int) -> dict:
+        scene = self._scenes[scene_id]
+        cam_dir = scene['cam_dir']
+        name = f'{frame_id:04d}'
+        return {
+            'scene_id': scene_id,
+            'frame_id': frame_id,
+            'camera': self.camera,
+            'depth_path': os.path.join(cam_dir, 'depth', name + '.png'),
+            'rgb_path': os.path.join(cam_dir, 'rgb', name + '.png'),
+            'label_path': os.path.join(cam_dir, 'label', name + '.png'),
+            'meta_path': os.path.join(cam_dir, 'meta', name + '.mat'),
+            'cam_intrinsic': scene['K'].copy(),
+            'depth_scale': float(scene['depth_scale']),
+            'cam2world': scene['cam2world'][frame_id].copy(),
+        }
+
+    def _partner_of(self, idx: int, scene_id: int, frame_id: int) -> int:
+        candidates = self._partners[scene_id][frame_id]
+        seed = self.pair_cfg['seed']
+        if seed is None:
+            k = np.random.randint(len(candidates))
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(idx)]))
+            k = int(rng.integers(len(candidates)))
+        return int(candidates[k])
+
+    def get_data_info(self, idx: int) -> dict:
+        """Sample dictionary of index ``idx`` (see the class docstring)."""
+        entry = super().get_data_info(idx)
+        sample_idx = int(entry['sample_idx'])
+        scene_id, frame_id = int(entry['scene_id']), int(entry['frame_id'])
+        if self.mode == 'single':
+            info = self._view_info(scene_id, frame_id)
+            info['sample_idx'] = sample_idx
+            return info
+        partner = self._partner_of(sample_idx, scene_id, frame_id)
+        return {
+            'sample_idx': sample_idx,
+            'scene_id': scene_id,
+            'camera': self.camera,
+            'views': [self._view_info(scene_id, frame_id),
+                      self._view_info(scene_id, partner)],
+        }
+
+
+def _compact(ids: Sequence[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``'0-2, 5'``."""
+    ids = sorted(set(int(i) for i in ids))
+    parts, start = [], None
+    for i, v in enumerate(ids):
+        if start is None:
+            start = v
+        if i + 1 == len(ids) or ids[i + 1] != v + 1:
+            parts.append(f'{start}' if start == v else f'{start}-{v}')
+            start = None
+    return ', '.join(parts)

@@ -1,0 +1,135 @@
+"""Determinism, resumability, manifest checks and the CLI of the scene generator."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from graspcontrast_mm.synthetic import (ManifestMismatchError, generate_dataset,
+                                        is_scene_complete)
+from graspcontrast_mm.synthetic import generator as gen_mod
+
+FAST = dict(num_views=3, image_size=(160, 90), progress=False)
+
+
+def _tree_bytes(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, 'rb') as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
+def test_same_seed_same_bytes(tmp_path):
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    generate_dataset(a, 'tiny', scene_ids=[2], seed=7, **FAST)
+    generate_dataset(b, 'tiny', scene_ids=[2], seed=7, **FAST)
+    ta, tb = _tree_bytes(a), _tree_bytes(b)
+    assert sorted(ta) == sorted(tb)
+    assert any(k.endswith('.mat') for k in ta) and any(k.endswith('.ply') for k in ta)
+    for key in ta:
+        assert ta[key] == tb[key], key
+    c = str(tmp_path / 'c')
+    generate_dataset(c, 'tiny', scene_ids=[2], seed=8, **FAST)
+    depth = 'scenes/scene_0002/realsense/depth/0000.png'
+    assert _tree_bytes(c)[depth] != ta[depth]
+
+
+def test_killed_run_is_not_complete_and_is_regenerated(tmp_path, monkeypatch):
+    root = str(tmp_path / 'r')
+    reference = str(tmp_path / 'ref')
+    generate_dataset(reference, 'tiny', scene_ids=[0, 1], **FAST)
+
+    # a run killed while writing scene 1 (after scene 0 finished)
+    real_write = gen_mod.write_meta_mat
+    calls = {'n': 0}
+
+    def dying_write(*args, **kwargs):
+        calls['n'] += 1
+        if calls['n'] == FAST['num_views'] + 2:  # second frame of scene 1
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(gen_mod, 'write_meta_mat', dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(root, 'tiny', scene_ids=[0, 1], **FAST)
+    monkeypatch.setattr(gen_mod, 'write_meta_mat', real_write)
+    assert is_scene_complete(root, 0)
+    assert not is_scene_complete(root, 1)
+    assert not os.path.exists(os.path.join(root, 'scenes', 'scene_0001'))
+
+    # a harder kill (no clean-up at all) leaves the temporary folder behind
+    stale = os.path.join(root, 'scenes', '.tmp_scene_0001-99999', 'realsense', 'depth')
+    os.makedirs(stale)
+    open(os.path.join(stale, '0000.png'), 'wb').close()
+
+    result = generate_dataset(root, 'tiny', scene_ids=[0, 1], **FAST)
+    assert result.skipped == [0] and result.generated == [1]
+    assert not any(n.startswith('.tmp') for n in os.listdir(os.path.join(root, 'scenes')))
+    ta, tr = _tree_bytes(root), _tree_bytes(reference)
+    assert sorted(ta) == sorted(tr)
+    assert all(ta[k] == tr[k] for k in ta)
+
+    # a rerun does nothing
+    result = generate_dataset(root, 'tiny', scene_ids=[0, 1], **FAST)
+    assert result.generated == [] and result.skipped == [0, 1]
+
+
+def test_scene_folder_without_completion_record_is_refused(tmp_path):
+    root = str(tmp_path / 'r')
+    generate_dataset(root, 'tiny', scene_ids=[0], **FAST)
+    os.makedirs(os.path.join(root, 'scenes', 'scene_0001'))
+    assert not is_scene_complete(root, 1)
+    with pytest.raises(FileExistsError, match='scene_0001'):
+        generate_dataset(root, 'tiny', scene_ids=[1], **FAST)
+
+
+def test_manifest_mismatch(tmp_path):
+    root = str(tmp_path / 'r')
+    generate_dataset(root, 'tiny', scene_ids=[0], seed=0, **FAST)
+    with pytest.raises(ManifestMismatchError, match='seed'):
+        generate_dataset(root, 'tiny', scene_ids=[0], seed=1, **FAST)
+    with pytest.raises(ManifestMismatchError, match='num_views'):
+        generate_dataset(root, 'tiny', scene_ids=[0], seed=0, num_views=4,
+                         image_size=(160, 90), progress=False)
+    # same settings, more scenes: fine
+    result = generate_dataset(root, 'tiny', scene_ids=[0, 2], seed=0, **FAST)
+    assert result.generated == [2]
+    # scenes of something else and no manifest
+    other = tmp_path / 'other'
+    os.makedirs(other / 'scenes' / 'scene_0000')
+    with pytest.raises(ManifestMismatchError, match='not a dataset of this generator'):
+        generate_dataset(str(other), 'tiny', scene_ids=[0], **FAST)
+
+
+def test_both_cameras_and_object_sets(tmp_path):
+    root = str(tmp_path / 'r')
+    generate_dataset(root, 'tiny', scene_ids=[130, 160], cameras='both', **FAST)
+    for scene in (130, 160):
+        for cam in ('realsense', 'kinect'):
+            cam_dir = os.path.join(root, 'scenes', f'scene_{scene:04d}', cam)
+            assert np.load(os.path.join(cam_dir, 'camera_poses.npy')).shape == (3, 4, 4)
+    ids = lambda s: [int(x) for x in open(  # noqa: E731
+        os.path.join(root, 'scenes', f'scene_{s:04d}', 'object_id_list.txt'))]
+    assert set(ids(130)) <= set(gen_mod.PRESETS['tiny']['config']['object_pools']['similar'])
+    assert set(ids(160)) <= set(gen_mod.PRESETS['tiny']['config']['object_pools']['novel'])
+
+
+def test_cli(tmp_path):
+    tools_dir = os.path.join(os.path.dirname(__file__), '..', '..', 'tools')
+    sys.path.insert(0, os.path.abspath(tools_dir))
+    try:
+        import create_graspnet_scenes as cli
+    finally:
+        sys.path.pop(0)
+    assert cli.parse_scene_ids(['0-2', '100', '5,7']) == [0, 1, 2, 5, 7, 100]
+    root = str(tmp_path / 'cli')
+    args = ['--out', root, '--preset', 'tiny', '--scene-ids', '100', '--num-views', '2',
+            '--image-size', '160', '90', '--camera', 'kinect', '--no-rgb', '--quiet']
+    assert cli.main(args) == 0
+    cam_dir = os.path.join(root, 'scenes', 'scene_0100', 'kinect')
+    assert sorted(os.listdir(os.path.join(cam_dir, 'depth'))) == ['0000.png', '0001.png']
+    assert not os.path.exists(os.path.join(cam_dir, 'rgb'))
+    assert cli.main(args[:-1] + ['--seed', '3', '--quiet']) == 2  # manifest mismatch
