@@ -17,7 +17,8 @@ class ValidateBeforeTrainHook(Hook):
     run is resumed past epoch 0 / iteration 0.
     """
 
-    priority = 'LOW'
+    # after every other before_train (CheckpointHook sets up its file backend there)
+    priority = 'LOWEST'
 
     def before_train(self, runner) -> None:
         if runner.val_loop is None or runner.iter > 0 or runner.epoch > 0:

@@ -12,8 +12,13 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     Args:
         init_default_scope: also make ``graspcontrast_mm`` the current default scope.
     """
-    import mmdet3d.utils
-    mmdet3d.utils.register_all_modules(init_default_scope=False)
+    # mmdet3d's own register_all_modules() also imports mmdet3d.evaluation, which needs
+    # the nuScenes / Lyft SDKs; import the parts whose components configs may use.
+    import mmdet3d.datasets  # noqa: F401
+    import mmdet3d.engine  # noqa: F401
+    import mmdet3d.models  # noqa: F401
+    import mmdet3d.structures  # noqa: F401
+    import mmdet3d.visualization  # noqa: F401
     import graspcontrast_mm  # noqa: F401  (importing registers everything)
     if init_default_scope:
         if not DefaultScope.check_instance_created('graspcontrast_mm'):

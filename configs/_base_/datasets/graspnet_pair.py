@@ -52,8 +52,8 @@ train_dataloader = dict(
         camera=camera,
         split='train',
         mode='pair',
-        pair_cfg=dict(strategy='view_angle', min_angle_deg=5.0,
-                      max_angle_deg=60.0),
+        pair_cfg=dict(strategy='view_angle', min_angle=5.0,
+                      max_angle=60.0),
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,
@@ -67,10 +67,10 @@ val_dataloader = dict(
         camera=camera,
         split='test_seen',
         mode='pair',
-        pair_cfg=dict(strategy='view_angle', min_angle_deg=5.0,
-                      max_angle_deg=60.0, seed=0),
+        pair_cfg=dict(strategy='view_angle', min_angle=5.0,
+                      max_angle=60.0, seed=0),
         test_mode=True,
         pipeline=val_pipeline))
-val_evaluator = dict(type='FeatureMatchMetric', hit_radius=0.015)
+val_evaluator = dict(type='FeatureMatchMetric', hit_radius=0.02)
 test_dataloader = val_dataloader
 test_evaluator = val_evaluator

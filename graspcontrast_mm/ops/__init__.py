@@ -1,0 +1,18 @@
+"""Low-level operators of graspcontrast_mm.
+
+Importing this package routes spconv's CPU sparse convolutions through a correct,
+deterministic and differentiable torch implementation (see :mod:`.spconv_cpu` for what is
+wrong in spconv 2.3.8 on CPU and what is done), unless the environment variable
+``GRASPCONTRAST_SPCONV_CPU_FIX=0`` is set.
+"""
+from .spconv_cpu import (ENV_VAR, apply_spconv_cpu_fixes, remove_spconv_cpu_fixes,
+                         rulebook_conv, spconv_cpu_fixes, spconv_cpu_fixes_enabled)
+from .spconv_cpu import _env_allows_fix
+
+if _env_allows_fix():
+    apply_spconv_cpu_fixes()
+
+__all__ = [
+    'ENV_VAR', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes', 'rulebook_conv',
+    'spconv_cpu_fixes', 'spconv_cpu_fixes_enabled'
+]

@@ -1,0 +1,324 @@
+"""Correct, deterministic and differentiable CPU sparse convolution for spconv 2.3.8.
+
+What is wrong in spconv 2.3.8 on CPU
+------------------------------------
+spconv's "native" algorithm (the only one a CPU build has) computes a sparse convolution in
+two steps: it builds a *rule-book* (``indice_pairs`` / ``indice_pair_num``: for every kernel
+offset, which input row feeds which output row) and then, for every offset, gathers the
+input rows, multiplies them with that offset's weight matrix and scatter-adds the product
+into the output rows. On CPU the second step has two defects:
+
+1. **Wrong rows with 2+ torch threads.** ``SpconvOps.scatter_add_cpu`` (the scatter of
+   ``spconv.pytorch.ops.indice_conv`` and of its backward) is not thread safe: when torch
+   runs with two or more intra-op threads it sometimes adds the product row of a *different*
+   rule-book entry to an output row (``out[o_j] += buf[m]`` with ``m != j``). The result
+   differs from call to call: depending on the data, 3% to 80% of identical calls of a
+   3x3x3 ``SubMConv3d`` on ~2000 voxels return a few wrong rows with 2 threads (torch's
+   default on a 2-core machine); with one thread it is exact. The rule-book itself is
+   correct and identical on every call, and ``gather_cpu`` is correct.
+2. **No backward on CPU.** ``ops.indice_conv_backward`` calls ``get_current_stream()`` ->
+   ``torch.cuda.current_stream()`` unconditionally, so ``loss.backward()`` through any
+   ``SubMConv3d`` / ``SparseConv3d`` / ``SparseInverseConv3d`` raises
+   ``AssertionError: Torch not compiled with CUDA enabled`` on a CPU build of torch.
+3. **No bias at inference on CPU.** In eval mode spconv passes the bias to the conv
+   kernel, whose CPU path asserts ``cpu don't support act and bias``: any layer built with
+   ``bias=True`` fails in eval mode on CPU.
+
+What this module does
+---------------------
+It keeps spconv's rule-book generation and layer classes, and replaces only the feature
+computation for CPU tensors: :func:`rulebook_conv` evaluates the convolution over the
+rule-book with plain torch operations (``index_select`` -> ``mm`` -> ``index_add_``), inside
+a :class:`torch.autograd.Function` whose backward uses the same deterministic operations
+(gathers are recomputed in backward, so memory stays ``O(V * C)`` like spconv's).
+:func:`apply_spconv_cpu_fixes` installs it by wrapping the three functional entry points
+that spconv's layers call (``spconv.pytorch.functional.indice_subm_conv``,
+``indice_conv`` and ``indice_inverse_conv``); the wrappers send CPU tensors to
+:func:`rulebook_conv` and everything else (CUDA tensors, quantized tensors) to spconv
+unchanged. This covers ``SubMConv3d``, ``SparseConv3d``, ``SparseInverseConv3d`` (and their
+1d/2d/4d and transposed siblings); spconv's pooling layers are not touched.
+
+The fix is applied when :mod:`graspcontrast_mm.ops` is imported (every model of this
+package imports it), unless the environment variable ``GRASPCONTRAST_SPCONV_CPU_FIX`` is
+``0``. The CPU path is deterministic for a fixed number of threads and uses torch's own
+multi-threaded kernels, so it keeps multi-core speed (on 12k surface voxels, 64->64
+channels, it is faster than spconv's racy path; see ``benchmarks/bench_spconv_cpu.py``).
+
+Rule-book layout (spconv 2.3.8, native algorithm, weights in KRSC layout
+``(C_out, *kernel_size, C_in)``): ``indice_pairs`` is ``(2, K, N)`` int32 with ``K`` the
+kernel volume; for offset ``k`` the first ``indice_pair_num[k]`` columns hold input rows
+(``[0, k]``) and output rows (``[1, k]``) of a regular or transposed conv. An inverse conv
+reuses the rule-book of its paired regular conv with the two rows swapped. A submanifold
+conv stores the centre offset implicitly (identity pairs) and only counts the first half of
+the offsets: offset ``k > K // 2`` holds ``indice_pair_num[K - 1 - k]`` pairs (the mirrored
+pairs of offset ``K - 1 - k``).
+"""
+import contextlib
+import os
+from typing import Iterator, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    'rulebook_conv', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes',
+    'spconv_cpu_fixes_enabled', 'spconv_cpu_fixes', 'ENV_VAR'
+]
+
+#: Environment variable; ``0`` stops :mod:`graspcontrast_mm.ops` from applying the fix.
+ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_FIX'
+
+# name in spconv.pytorch.functional -> (subm, inverse)
+_ENTRY_POINTS = {
+    'indice_subm_conv': (True, False),
+    'indice_conv': (False, False),
+    'indice_inverse_conv': (False, True),
+}
+_ORIGINALS = {}  # name -> spconv's original callable, filled while the fix is applied
+
+Segment = Tuple[int, Tensor, Tensor]  # (kernel offset, input rows, output rows)
+
+
+def _rulebook_segments(indice_pairs: Tensor, indice_pair_num: Tensor, *,
+                       subm: bool, inverse: bool) -> List[Segment]:
+    """Turn spconv's rule-book into a list of ``(offset, in_rows, out_rows)``.
+
+    Args:
+        indice_pairs: int32 ``(2, K, N)`` rule-book of spconv's native algorithm.
+        indice_pair_num: int32 ``(K,)`` number of valid pairs per offset.
+        subm: whether the rule-book belongs to a submanifold conv (centre offset implicit,
+            second half counted by the mirrored offset).
+        inverse: whether to read the rule-book of a regular conv backwards (inverse conv).
+
+    Returns:
+        One entry per non-empty offset (the implicit submanifold centre excluded), with
+        int32 (or int64) row indices of equal length.
+    """
+    counts = indice_pair_num.tolist()
+    kv = len(counts)
+    centre = kv // 2
+    if subm and kv % 2 == 0:
+        raise ValueError(f'a submanifold rule-book needs an odd kernel volume, got {kv}')
+    src, dst = (1, 0) if inverse else (0, 1)
+    # index_select / index_add_ take int32 indices: slice views, no conversion
+    pairs = indice_pairs if indice_pairs.dtype == torch.int32 else indice_pairs.long()
+    segments = []
+    for k in range(kv):
+        if subm:
+            if k == centre:
+                continue
+            n = counts[k] if k < centre else counts[kv - 1 - k]
+        else:
+            n = counts[k]
+        if n > 0:
+            segments.append((k, pairs[src, k, :n], pairs[dst, k, :n]))
+    return segments
+
+
+class _RulebookConvFunction(torch.autograd.Function):
+    """Gather-GEMM-scatter over a rule-book; forward and backward in plain torch."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor, weight: Tensor, segments: List[Segment],
+                num_out: int, subm: bool) -> Tensor:
+        c_out, c_in = weight.shape[0], weight.shape[-1]
+        w = weight.reshape(c_out, -1, c_in)  # (C_out, K, C_in)
+        if subm:
+            out = features.mm(w[:, w.shape[1] // 2].t())
+        else:
+            out = features.new_zeros((num_out, c_out))
+        for k, rows_in, rows_out in segments:
+            out.index_add_(0, rows_out, features.index_select(0, rows_in).mm(w[:, k].t()))
+        ctx.save_for_backward(features, weight)
+        ctx.segments = segments
+        ctx.subm = subm
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):
+        features, weight = ctx.saved_tensors
+        c_out, c_in = weight.shape[0], weight.shape[-1]
+        w = weight.reshape(c_out, -1, c_in)
+        grad_out = grad_out.contiguous()
+        grad_features = grad_weight = None
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if need_w:
+            grad_w = torch.zeros_like(w)
+        if need_x:
+            grad_features = (grad_out.mm(w[:, w.shape[1] // 2]) if ctx.subm
+                             else torch.zeros_like(features))
+        if ctx.subm and need_w:
+            grad_w[:, w.shape[1] // 2] = grad_out.t().mm(features)
+        for k, rows_in, rows_out in ctx.segments:
+            g = grad_out.index_select(0, rows_out)  # (n, C_out)
+            if need_w:
+                grad_w[:, k] = g.t().mm(features.index_select(0, rows_in))
+            if need_x:
+                grad_features.index_add_(0, rows_in, g.mm(w[:, k]))
+        if need_w:
+            grad_weight = grad_w.reshape(weight.shape)
+        return grad_features, grad_weight, None, None, None
+
+
+def rulebook_conv(features: Tensor,
+                  weight: Tensor,
+                  indice_pairs: Tensor,
+                  indice_pair_num: Tensor,
+                  num_out: int,
+                  *,
+                  subm: bool,
+                  inverse: bool = False,
+                  bias: Optional[Tensor] = None) -> Tensor:
+    """Sparse convolution of features over an spconv rule-book, in plain torch.
+
+    Deterministic for a fixed number of torch threads and differentiable with respect to
+    ``features``, ``weight`` and ``bias`` on any device torch supports (used for CPU
+    tensors).
+
+    Args:
+        features: ``(V_in, C_in)`` input features (one row per active input voxel).
+        weight: ``(C_out, *kernel_size, C_in)`` weights in spconv's KRSC layout.
+        indice_pairs: int32 ``(2, K, N)`` rule-book from ``spconv.pytorch.ops.
+            get_indice_pairs`` (layout in the module docstring).
+        indice_pair_num: int32 ``(K,)`` valid pairs per kernel offset.
+        num_out: number of active output voxels ``V_out``.
+        subm: submanifold rule-book (``V_out == V_in``, implicit centre offset).
+        inverse: apply the rule-book of a regular conv backwards (``SparseInverseConv``).
+        bias: optional ``(C_out,)`` bias added to every output row.
+
+    Returns:
+        ``(V_out, C_out)`` output features, rows in the order of spconv's output indices.
+    """
+    if features.dim() != 2 or features.shape[1] != weight.shape[-1]:
+        raise ValueError(f'features {tuple(features.shape)} do not match weight '
+                         f'{tuple(weight.shape)} (KRSC layout, C_in last)')
+    if subm and num_out != features.shape[0]:
+        raise ValueError('a submanifold conv keeps the input rows: num_out must be '
+                         f'{features.shape[0]}, got {num_out}')
+    weight = weight.to(features.dtype)
+    segments = _rulebook_segments(
+        indice_pairs.to(features.device), indice_pair_num, subm=subm, inverse=inverse)
+    out = _RulebookConvFunction.apply(features.contiguous(), weight, segments,
+                                      int(num_out), subm)
+    if bias is not None:
+        out = out + bias.to(out.dtype)
+    return out
+
+
+def _apply_activation(x: Tensor, act_type, alpha: float) -> Tensor:
+    """Apply one of spconv's fused inference activations (cumm ``tv.gemm.Activation``)."""
+    name = getattr(act_type, 'name', str(act_type))
+    if name == 'None_':
+        return x
+    if name == 'ReLU':
+        return torch.relu(x)
+    if name == 'LeakyReLU':
+        return torch.nn.functional.leaky_relu(x, alpha)
+    if name == 'Sigmoid':
+        return torch.sigmoid(x)
+    raise NotImplementedError(f'activation {act_type} is not supported on CPU')
+
+
+_ENTRY_POINT_ARGS = ('features', 'filters', 'indice_pairs', 'indice_pair_num',
+                     'num_activate_out', 'algo', 'timer', 'bias', 'act_alpha',
+                     'act_beta', 'act_type')
+
+
+def _make_entry_point(name: str, original):
+    """Wrap one of spconv's functional conv entry points: CPU -> torch, else -> spconv."""
+    subm, inverse = _ENTRY_POINTS[name]
+
+    def entry_point(*args, **kwargs):
+        a = dict(zip(_ENTRY_POINT_ARGS, args), **kwargs)
+        features, filters = a['features'], a['filters']
+        if (features.device.type != 'cpu' or not features.is_floating_point()
+                or filters.is_quantized):
+            return original(*args, **kwargs)  # spconv's own kernels, unchanged
+        out = rulebook_conv(features, filters, a['indice_pairs'], a['indice_pair_num'],
+                            a['num_activate_out'], subm=subm, inverse=inverse,
+                            bias=a.get('bias'))
+        act_type = a.get('act_type')
+        if act_type is not None:
+            # spconv's indice_conv call site passes act_type in the act_alpha slot; only
+            # a number is a meaningful slope.
+            alpha = a.get('act_alpha', 0.0)
+            out = _apply_activation(out, act_type,
+                                    alpha if isinstance(alpha, (int, float)) else 0.0)
+        return out
+
+    entry_point.__name__ = name
+    entry_point.__qualname__ = name
+    entry_point.__doc__ = (f'spconv.pytorch.functional.{name}, with CPU tensors routed '
+                           f'to graspcontrast_mm.ops.rulebook_conv.')
+    entry_point._graspcontrast_original = original
+    return entry_point
+
+
+def spconv_cpu_fixes_enabled() -> bool:
+    """Whether spconv's CPU convs are currently routed to :func:`rulebook_conv`."""
+    return bool(_ORIGINALS)
+
+
+def apply_spconv_cpu_fixes() -> bool:
+    """Route spconv's CPU sparse convolutions to :func:`rulebook_conv` (idempotent).
+
+    Affects every spconv layer in the process (also ones created before the call), for
+    CPU tensors only; CUDA tensors keep spconv's kernels.
+
+    Returns:
+        True (the fix is active after the call).
+    """
+    if _ORIGINALS:
+        return True
+    from spconv.constants import ALL_WEIGHT_IS_KRSC
+    from spconv.pytorch import functional as spconv_functional
+    if not ALL_WEIGHT_IS_KRSC:
+        raise RuntimeError('the spconv CPU fix expects KRSC weights (spconv 2.3.x)')
+    for name in _ENTRY_POINTS:
+        original = getattr(spconv_functional, name)
+        _ORIGINALS[name] = original
+        setattr(spconv_functional, name, _make_entry_point(name, original))
+    return True
+
+
+def remove_spconv_cpu_fixes() -> bool:
+    """Restore spconv's own CPU path (racy with 2+ threads, no CPU backward).
+
+    Meant for benchmarks and for checking that the tests catch spconv's defects.
+
+    Returns:
+        False (the fix is inactive after the call).
+    """
+    if not _ORIGINALS:
+        return False
+    from spconv.pytorch import functional as spconv_functional
+    for name, original in _ORIGINALS.items():
+        setattr(spconv_functional, name, original)
+    _ORIGINALS.clear()
+    return False
+
+
+@contextlib.contextmanager
+def spconv_cpu_fixes(enabled: bool = True) -> Iterator[None]:
+    """Context manager that enables (or disables) the fix and restores the previous state.
+
+    Args:
+        enabled: state inside the ``with`` block.
+    """
+    before = spconv_cpu_fixes_enabled()
+    if enabled:
+        apply_spconv_cpu_fixes()
+    else:
+        remove_spconv_cpu_fixes()
+    try:
+        yield
+    finally:
+        if before:
+            apply_spconv_cpu_fixes()
+        else:
+            remove_spconv_cpu_fixes()
+
+
+def _env_allows_fix() -> bool:
+    return os.environ.get(ENV_VAR, '1').strip().lower() not in ('0', 'false', 'no', 'off')

@@ -1,0 +1,227 @@
+"""Tests of graspcontrast_mm.ops.spconv_cpu against independent dense references.
+
+The references are ``torch.nn.functional.conv3d`` / ``conv_transpose3d`` on a densified
+grid in float64. Without the fix (``GRASPCONTRAST_SPCONV_CPU_FIX=0``) the gradient tests
+fail (spconv has no CPU backward), the eval-mode test with a bias fails (spconv's CPU
+forward rejects a bias at inference) and the repeated-call test fails (spconv's CPU
+scatter returns wrong rows with 2 threads).
+"""
+import pytest
+import spconv.pytorch as spconv
+import torch
+import torch.nn.functional as F
+
+from graspcontrast_mm.ops import (apply_spconv_cpu_fixes, remove_spconv_cpu_fixes,
+                                  rulebook_conv, spconv_cpu_fixes,
+                                  spconv_cpu_fixes_enabled)
+
+GRID = (12, 10, 8)  # even, so that stride-2 convs map the grid exactly onto half of it
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_voxels(num, grid, seed, batch_size=1):
+    """Unique random voxels; returns int32 (V, 4) [batch, x, y, z]."""
+    gen = torch.Generator().manual_seed(seed)
+    cells = []
+    for b in range(batch_size):
+        flat = torch.randperm(grid[0] * grid[1] * grid[2], generator=gen)[:num]
+        x = flat // (grid[1] * grid[2])
+        y = (flat // grid[2]) % grid[1]
+        z = flat % grid[2]
+        cells.append(torch.stack([torch.full_like(x, b), x, y, z], 1))
+    return torch.cat(cells).int()
+
+
+def densify(coords, feats, grid, batch_size=1):
+    """(V, C) sparse features -> (B, C, X, Y, Z) dense grid, zeros elsewhere."""
+    c = coords.long()
+    dense = feats.new_zeros((batch_size, *grid, feats.shape[1]))
+    dense = dense.index_put((c[:, 0], c[:, 1], c[:, 2], c[:, 3]), feats)
+    return dense.permute(0, 4, 1, 2, 3)
+
+
+def sample(dense, coords):
+    """(B, C, X, Y, Z) dense grid -> (V, C) rows at the given voxels."""
+    c = coords.long()
+    return dense.permute(0, 2, 3, 4, 1)[c[:, 0], c[:, 1], c[:, 2], c[:, 3]]
+
+
+def torch_weight(sparse_weight):
+    """spconv KRSC weight (C_out, kx, ky, kz, C_in) -> conv3d weight (C_out, C_in, k...)."""
+    return sparse_weight.permute(0, 4, 1, 2, 3)
+
+
+def run_sparse(layer, coords, feats, grid, target):
+    """Forward + backward of loss = sum(out * target) through an spconv layer."""
+    feats = feats.clone().requires_grad_(True)
+    x = spconv.SparseConvTensor(feats, coords, list(grid), 1)
+    out = layer(x)
+    (out.features * target(out.indices)).sum().backward()
+    return out, feats.grad, layer.weight.grad
+
+
+@pytest.mark.parametrize('kernel', [3, 5])
+@pytest.mark.parametrize('training', [True, False])
+def test_subm_conv_matches_dense_forward_and_backward(kernel, training):
+    coords = random_voxels(300, GRID, seed=kernel)
+    feats = torch.randn(len(coords), 4, dtype=torch.float64)
+    layer = spconv.SubMConv3d(4, 5, kernel, bias=True, indice_key='s').double()
+    layer.train(training)
+    gen = torch.Generator().manual_seed(1)
+    target_dense = torch.randn((1, 5, *GRID), generator=gen, dtype=torch.float64)
+    out, g_feat, g_w = run_sparse(layer, coords, feats, GRID,
+                                  lambda ind: sample(target_dense, ind))
+
+    w = layer.weight.detach().clone().requires_grad_(True)
+    dense_in = densify(coords, feats, GRID).requires_grad_(True)
+    dense_out = F.conv3d(dense_in, torch_weight(w), layer.bias.detach(),
+                         padding=kernel // 2)
+    ref = sample(dense_out, coords)
+    (ref * sample(target_dense, coords)).sum().backward()
+
+    assert torch.equal(out.indices, coords)
+    torch.testing.assert_close(out.features, ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(g_w, w.grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(g_feat, sample(dense_in.grad, coords),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('kernel,stride,padding', [(2, 2, 0), (3, 2, 1)])
+def test_strided_conv_matches_dense_forward_and_backward(kernel, stride, padding):
+    coords = random_voxels(250, GRID, seed=3, batch_size=2)
+    feats = torch.randn(len(coords), 3, dtype=torch.float64)
+    layer = spconv.SparseConv3d(3, 6, kernel, stride=stride, padding=padding,
+                                bias=False, indice_key='d').double()
+    out_grid = [(g + 2 * padding - kernel) // stride + 1 for g in GRID]
+    gen = torch.Generator().manual_seed(2)
+    target_dense = torch.randn((2, 6, *out_grid), generator=gen, dtype=torch.float64)
+    feats_req = feats.clone().requires_grad_(True)
+    x = spconv.SparseConvTensor(feats_req, coords, list(GRID), 2)
+    out = layer(x)
+    (out.features * sample(target_dense, out.indices)).sum().backward()
+
+    w = layer.weight.detach().clone().requires_grad_(True)
+    dense_in = densify(coords, feats, GRID, 2).requires_grad_(True)
+    dense_out = F.conv3d(dense_in, torch_weight(w), stride=stride, padding=padding)
+    # the active outputs are exactly the dense outputs whose receptive field holds a voxel
+    occupied = F.conv3d(densify(coords, torch.ones(len(coords), 1, dtype=torch.float64),
+                                GRID, 2), torch.ones(1, 1, kernel, kernel, kernel,
+                                                     dtype=torch.float64),
+                        stride=stride, padding=padding)[:, 0] > 0
+    expected = torch.nonzero(occupied).int()
+    got = out.indices[torch.argsort(_key(out.indices, out_grid))]
+    assert torch.equal(got, expected)
+    ref = sample(dense_out, out.indices)
+    (ref * sample(target_dense, out.indices)).sum().backward()
+    torch.testing.assert_close(out.features, ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(layer.weight.grad, w.grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(feats_req.grad, sample(dense_in.grad, coords),
+                               rtol=1e-10, atol=1e-10)
+
+
+def _key(ind, grid):
+    ind = ind.long()
+    return ((ind[:, 0] * grid[0] + ind[:, 1]) * grid[1] + ind[:, 2]) * grid[2] + ind[:, 3]
+
+
+def test_inverse_conv_matches_dense_transposed_conv():
+    coords = random_voxels(300, GRID, seed=4)
+    feats = torch.randn(len(coords), 3, dtype=torch.float64)
+    down = spconv.SparseConv3d(3, 4, 2, stride=2, bias=False, indice_key='d2').double()
+    up = spconv.SparseInverseConv3d(4, 5, 2, bias=False, indice_key='d2').double()
+    x = spconv.SparseConvTensor(feats, coords, list(GRID), 1)
+    coarse = down(x)
+    coarse_feats = torch.randn(coarse.features.shape, dtype=torch.float64,
+                               generator=torch.Generator().manual_seed(5))
+    coarse_req = coarse_feats.clone().requires_grad_(True)
+    fine = up(coarse.replace_feature(coarse_req))
+    gen = torch.Generator().manual_seed(6)
+    target_dense = torch.randn((1, 5, *GRID), generator=gen, dtype=torch.float64)
+    (fine.features * sample(target_dense, fine.indices)).sum().backward()
+
+    w = up.weight.detach().clone().requires_grad_(True)  # (C_out, 2, 2, 2, C_in)
+    coarse_grid = [g // 2 for g in GRID]
+    dense_in = densify(coarse.indices, coarse_feats, coarse_grid).requires_grad_(True)
+    dense_out = F.conv_transpose3d(dense_in, w.permute(4, 0, 1, 2, 3), stride=2)
+    ref = sample(dense_out, coords)
+    (ref * sample(target_dense, coords)).sum().backward()
+
+    assert torch.equal(fine.indices, coords)  # back on the fine voxels, same row order
+    torch.testing.assert_close(fine.features, ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(up.weight.grad, w.grad, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(coarse_req.grad, sample(dense_in.grad, coarse.indices),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_repeated_calls_are_bit_identical_and_right_with_two_threads(two_threads):
+    # a thin slab: ~2000 voxels with many neighbours each
+    grid = (48, 48, 4)
+    coords = random_voxels(2000, grid, seed=7)
+    gen = torch.Generator().manual_seed(8)
+    feats = torch.randn(len(coords), 32, generator=gen)
+    layer = spconv.SubMConv3d(32, 32, 3, bias=False, indice_key='s')
+    with torch.no_grad():
+        dense_ref = sample(F.conv3d(densify(coords, feats.double(), grid),
+                                    torch_weight(layer.weight.double()), padding=1),
+                           coords)
+        first = None
+        num_wrong = num_differing = 0
+        for _ in range(200):
+            out = layer(spconv.SparseConvTensor(feats, coords, list(grid), 1)).features
+            if first is None:
+                first = out
+            num_differing += int(not torch.equal(out, first))
+            num_wrong += int(not torch.allclose(out.double(), dense_ref, rtol=1e-4,
+                                                atol=1e-4))
+    assert num_wrong == 0, f'{num_wrong} of 200 calls differ from the dense reference'
+    assert num_differing == 0, f'{num_differing} of 199 repeated calls differed'
+
+
+def test_backward_is_deterministic_with_two_threads(two_threads):
+    grid = (32, 32, 4)
+    coords = random_voxels(1500, grid, seed=9)
+    feats = torch.randn(len(coords), 16, generator=torch.Generator().manual_seed(10))
+    layer = spconv.SubMConv3d(16, 16, 3, bias=False, indice_key='s')
+    grads = []
+    for _ in range(10):
+        layer.weight.grad = None
+        f = feats.clone().requires_grad_(True)
+        out = layer(spconv.SparseConvTensor(f, coords, list(grid), 1)).features
+        out.square().sum().backward()
+        grads.append((layer.weight.grad.clone(), f.grad.clone()))
+    for g_w, g_f in grads[1:]:
+        assert torch.equal(g_w, grads[0][0]) and torch.equal(g_f, grads[0][1])
+
+
+def test_rulebook_conv_validates_shapes():
+    coords = random_voxels(20, GRID, seed=11)
+    layer = spconv.SubMConv3d(4, 4, 3, bias=False)
+    from spconv.core import ConvAlgo
+    from spconv.pytorch import ops
+    _, pairs, num = ops.get_indice_pairs(coords, 1, list(GRID), ConvAlgo.Native,
+                                         [3] * 3, [1] * 3, [1] * 3, [1] * 3, [0] * 3,
+                                         True, False)
+    with pytest.raises(ValueError, match='do not match'):
+        rulebook_conv(torch.randn(20, 3), layer.weight, pairs, num, 20, subm=True)
+    with pytest.raises(ValueError, match='num_out'):
+        rulebook_conv(torch.randn(20, 4), layer.weight, pairs, num, 19, subm=True)
+
+
+def test_switch_is_idempotent_and_restorable():
+    import spconv.pytorch.functional as spconv_functional
+    assert spconv_cpu_fixes_enabled()  # applied on import of graspcontrast_mm.ops
+    patched = spconv_functional.indice_subm_conv
+    assert apply_spconv_cpu_fixes() and spconv_functional.indice_subm_conv is patched
+    with spconv_cpu_fixes(False):
+        assert not spconv_cpu_fixes_enabled()
+        assert spconv_functional.indice_subm_conv is patched._graspcontrast_original
+        assert remove_spconv_cpu_fixes() is False  # idempotent too
+    assert spconv_cpu_fixes_enabled()
+    assert spconv_functional.indice_subm_conv is not patched._graspcontrast_original
