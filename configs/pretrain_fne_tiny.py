@@ -1,20 +1,47 @@
 # Tiny CPU variant of pretrain_fne.py for demos and tests: the generated 'tiny' dataset
-# (tools/create_graspnet_scenes.py --preset tiny), 4096 points per view, 512 key points,
-# a narrow SparseUNet, a few epochs. Same pipeline, loss and optimiser as the paper config.
+# (tools/create_graspnet_scenes.py --preset tiny --out data/graspnet_tiny), 8192 points per
+# view, 1024 key points, a narrow SparseUNet (32-d output), a few epochs. Loss, optimiser,
+# augmentation and matching rules are the paper config's.
 _base_ = './pretrain_fne.py'
 
 data_root = 'data/graspnet_tiny'
+num_points = 8192
+num_key_points = 1024
+
 model = dict(
-    backbone=dict(planes=(16, 16, 32, 32, 32, 32, 32, 32), out_channels=32))
+    backbone=dict(planes=(16, 16, 32, 32, 32, 32, 32, 32), init_dim=16,
+                  out_channels=32))
+
+
+def _pair_pipeline(augment):
+    views = [
+        dict(type='LoadDepthImage'),
+        dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
+        dict(type='WorkspaceCrop', world_bounds={{_base_.workspace_bounds}}),
+        dict(type='PointSample', num_points=num_points),
+    ]
+    if augment:
+        views.append(dict(type='RandomFlipRotate', flip_prob=0.5,
+                          rot_range_deg=(-30.0, 30.0)))
+    views.append(dict(type='Voxelize', voxel_size={{_base_.voxel_size}}))
+    return [
+        dict(type='ApplyToViews', transforms=views),
+        dict(type='MatchViewPair', match_radius={{_base_.match_radius}},
+             min_matches=64),
+        dict(type='SampleKeyPoints', num_key_points=num_key_points, method='fps'),
+        dict(type='PackViewPairInputs'),
+    ]
+
+
 train_dataloader = dict(
     batch_size=2,
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(data_root=data_root))
+    dataset=dict(data_root=data_root, pipeline=_pair_pipeline(True)))
 val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
-    dataset=dict(data_root=data_root))
+    dataset=dict(data_root=data_root, pipeline=_pair_pipeline(False)))
 test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=6, val_interval=2)
-default_hooks = dict(logger=dict(interval=5))
+default_hooks = dict(logger=dict(interval=6))
