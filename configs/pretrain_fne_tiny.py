@@ -43,5 +43,5 @@ val_dataloader = dict(
     persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=_pair_pipeline(False)))
 test_dataloader = val_dataloader
-train_cfg = dict(max_epochs=6, val_interval=2)
+train_cfg = dict(max_epochs=20, val_interval=5)
 default_hooks = dict(logger=dict(interval=6))
