@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from fractions import Fraction
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -19,7 +20,10 @@ from mmengine.registry import DefaultScope
 
 from graspcontrast_mm.registry import DATASETS, SCOPE
 
-__all__ = ['GraspNetDataset', 'GRASPNET_SPLITS', 'GRASPNET_CAMERAS', 'split_scene_ids']
+__all__ = [
+    'GraspNetDataset', 'GRASPNET_SPLITS', 'GRASPNET_CAMERAS', 'split_scene_ids',
+    'select_label_frames', 'parse_label_fraction'
+]
 
 #: Scene id ranges (inclusive) of the GraspNet-1Billion splits.
 GRASPNET_SPLITS = {
@@ -45,6 +49,58 @@ def split_scene_ids(split: str) -> List[int]:
     return list(range(lo, hi + 1))
 
 
+def parse_label_fraction(label_fraction: Union[float, str, Fraction]) -> Fraction:
+    """Parse a label fraction such as ``16/256``, ``'16/256'``, ``0.0625`` or ``1``.
+
+    Args:
+        label_fraction: number or ``'a/b'`` string in ``(0, 1]``.
+
+    Returns:
+        Fraction: the exact fraction (floats are converted exactly when they are binary
+        fractions such as ``16 / 256``, otherwise limited to denominators <= 4096).
+
+    Raises:
+        ValueError: not a number in ``(0, 1]``.
+    """
+    try:
+        if isinstance(label_fraction, str):
+            frac = Fraction(label_fraction.strip())
+        else:
+            frac = Fraction(label_fraction).limit_denominator(4096)
+    except (ValueError, TypeError, ZeroDivisionError) as e:
+        raise ValueError(f'label_fraction must be a number or an "a/b" string in (0, 1], '
+                         f'got {label_fraction!r}') from e
+    if not 0 < frac <= 1:
+        raise ValueError(f'label_fraction must be in (0, 1], got {label_fraction!r}')
+    return frac
+
+
+def select_label_frames(frames: Sequence[int],
+                        label_fraction: Union[float, str, Fraction]) -> List[int]:
+    """Evenly spaced, deterministic subset of a scene's frames (labelled-data fraction).
+
+    ``n = max(1, round(label_fraction * len(frames)))`` frames are kept: the ones at
+    positions ``floor(i * len(frames) / n)``, ``i = 0 .. n - 1``, of ``frames`` (in the given
+    order). For a full GraspNet scene (frames 0-255): ``1/256`` -> ``[0]``; ``16/256`` ->
+    ``[0, 16, 32, ..., 240]``; ``256/256`` -> all 256 frames.
+
+    Args:
+        frames: frame ids of one scene (e.g. every frame with a depth image).
+        label_fraction: fraction of the frames to keep, in ``(0, 1]`` (see
+            :func:`parse_label_fraction`).
+
+    Returns:
+        list: the selected frame ids.
+    """
+    frames = [int(f) for f in frames]
+    if not frames:
+        return []
+    frac = parse_label_fraction(label_fraction)
+    total = len(frames)
+    n = max(1, min(total, int(round(frac * total))))
+    return [frames[(i * total) // n] for i in range(n)]
+
+
 @DATASETS.register_module()
 class GraspNetDataset(BaseDataset):
     """Frames or frame pairs of GraspNet-1Billion scenes.
@@ -55,8 +111,13 @@ class GraspNetDataset(BaseDataset):
         split: GraspNet split (see :data:`GRASPNET_SPLITS`); ignored if ``scene_ids`` is set.
         scene_ids: Explicit scene ids.
         frame_ids: Frames used in every scene; ``None`` = every frame with a depth image.
-        mode: ``'single'`` (one sample per frame) or ``'pair'`` (one sample per anchor frame,
-            with a second frame of the same scene).
+        mode: ``'single'`` (one sample per frame), ``'pair'`` (one sample per anchor frame,
+            with a second frame of the same scene) or ``'grasp'`` (one labelled sample per
+            frame, for GSNet training and GraspNet evaluation; see below).
+        label_fraction: Keep only an evenly spaced subset of each scene's frames (after
+            ``frame_ids``): a number or ``'a/b'`` string in ``(0, 1]``, e.g. ``1/256``,
+            ``16/256``, ``256/256`` for the labelled-data fractions of GraspContrast's
+            Table I; see :func:`select_label_frames` for which frames. ``None`` keeps all.
         pair_cfg: Pair selection (``mode='pair'``):
 
             - ``strategy``: ``'random'`` (any other selected frame) or ``'view_angle'``
@@ -67,6 +128,9 @@ class GraspNetDataset(BaseDataset):
               worker by mmengine); an int makes the partner of every index fixed (for
               validation sets).
         skip_missing_scenes: Skip scenes of the split absent on disk (one warning).
+        check_labels: In ``'grasp'`` mode, check when the dataset is built that every
+            scene has ``object_id_list.txt``, its collision labels and the grasp labels of
+            its objects (a ``FileNotFoundError`` names the first missing files).
         pipeline: Data pipeline.
         test_mode: mmengine's test mode.
         **kwargs: Other :class:`mmengine.dataset.BaseDataset` arguments.
@@ -76,6 +140,14 @@ class GraspNetDataset(BaseDataset):
     ``meta_path``, ``cam_intrinsic`` (float64 (3, 3), pixels), ``depth_scale`` (float),
     ``cam2world`` (float64 (4, 4), ``T_world_cam``); in ``'pair'`` mode
     ``{'sample_idx', 'scene_id', 'camera', 'views': [view_a, view_b]}``.
+
+    ``'grasp'`` mode returns the ``'single'`` view dict plus the label sources read by
+    :class:`~graspcontrast_mm.datasets.transforms.LoadGraspLabels`:
+    ``scene_object_ids`` (list of int: ``object_id_list.txt``, the order of the collision
+    arrays), ``grasp_label_dir`` (``data_root/grasp_label``, files ``XXX_labels.npz``),
+    ``collision_label_path`` (``collision_label/scene_XXXX/collision_labels.npz``) and
+    ``graspness_path`` (``graspness/scene_XXXX/{camera}/NNNN.npy``, per-pixel graspness;
+    it may be absent on disk, the loader then computes graspness from the labels).
     """
 
     METAINFO = {
@@ -83,7 +155,7 @@ class GraspNetDataset(BaseDataset):
         'splits': GRASPNET_SPLITS,
         'cameras': GRASPNET_CAMERAS,
     }
-    MODES = ('single', 'pair')
+    MODES = ('single', 'pair', 'grasp')
 
     def __init__(self,
                  data_root: str,
@@ -94,6 +166,8 @@ class GraspNetDataset(BaseDataset):
                  mode: str = 'single',
                  pair_cfg: Optional[Dict[str, Any]] = None,
                  skip_missing_scenes: bool = True,
+                 label_fraction: Optional[Union[float, str]] = None,
+                 check_labels: bool = True,
                  pipeline: Sequence = (),
                  test_mode: bool = False,
                  **kwargs) -> None:
@@ -110,6 +184,9 @@ class GraspNetDataset(BaseDataset):
         self.mode = mode
         self.pair_cfg = self._check_pair_cfg(pair_cfg or {})
         self.skip_missing_scenes = skip_missing_scenes
+        self.label_fraction = (None if label_fraction is None else
+                               parse_label_fraction(label_fraction))
+        self.check_labels = bool(check_labels)
         self._scenes: Dict[int, Dict[str, Any]] = {}
         self._partners: Dict[int, Dict[int, np.ndarray]] = {}
         # Build the pipeline in this package's scope (its transforms, and mmdet3d's through
@@ -171,6 +248,8 @@ class GraspNetDataset(BaseDataset):
             frames = list(self.frame_ids)
         if not frames:
             raise FileNotFoundError(f'scene {scene_id}: no depth images in {depth_dir}')
+        if self.label_fraction is not None:
+            frames = select_label_frames(frames, self.label_fraction)
         return dict(cam_dir=cam_dir, K=K, cam2world=cam0[None] @ cam_poses,
                     depth_scale=self._read_depth_scale(cam_dir, frames[0]),
                     frames=np.asarray(frames, np.int64))
@@ -207,8 +286,11 @@ class GraspNetDataset(BaseDataset):
                 f'are not in {os.path.join(self.data_root, "scenes")} and are skipped: '
                 f'{_compact(missing)}', logger='current', level=30)
         self._scenes = {s: self._load_scene(s) for s in present}
+        if self.mode == 'grasp':
+            for s in present:
+                self._scenes[s]['object_ids'] = self._load_label_sources(s)
         data_list = []
-        if self.mode == 'single':
+        if self.mode in ('single', 'grasp'):
             for s in present:
                 data_list += [dict(scene_id=s, frame_id=int(f))
                               for f in self._scenes[s]['frames']]
@@ -231,6 +313,35 @@ class GraspNetDataset(BaseDataset):
             raise ValueError(f'no frame pair satisfies pair_cfg={self.pair_cfg} in scenes '
                              f'{_compact(present)}')
         return data_list
+
+    def _label_paths(self, scene_id: int) -> Dict[str, str]:
+        return dict(
+            object_id_list=os.path.join(self._scene_dir(scene_id), 'object_id_list.txt'),
+            grasp_label_dir=os.path.join(self.data_root, 'grasp_label'),
+            collision_label=os.path.join(self.data_root, 'collision_label',
+                                         f'scene_{scene_id:04d}', 'collision_labels.npz'),
+            graspness_dir=os.path.join(self.data_root, 'graspness', f'scene_{scene_id:04d}',
+                                       self.camera))
+
+    def _load_label_sources(self, scene_id: int) -> List[int]:
+        """Object ids of a scene (``object_id_list.txt``); checks the label files."""
+        paths = self._label_paths(scene_id)
+        if not os.path.isfile(paths['object_id_list']):
+            raise FileNotFoundError(f'scene {scene_id}: missing object list '
+                                    f"{paths['object_id_list']} (needed in 'grasp' mode)")
+        with open(paths['object_id_list']) as f:
+            object_ids = [int(line) for line in f.read().split()]
+        if self.check_labels:
+            needed = [paths['collision_label']] + [
+                os.path.join(paths['grasp_label_dir'], f'{i:03d}_labels.npz')
+                for i in object_ids
+            ]
+            missing = [p for p in needed if not os.path.isfile(p)]
+            if missing:
+                raise FileNotFoundError(
+                    f"scene {scene_id}: 'grasp' mode needs grasp and collision labels; "
+                    f'missing {len(missing)} file(s): {missing[:5]}')
+        return object_ids
 
     def _describe_scenes(self) -> str:
         if self.split in GRASPNET_SPLITS and self.scene_ids == split_scene_ids(self.split):
@@ -283,6 +394,16 @@ class GraspNetDataset(BaseDataset):
         if self.mode == 'single':
             info = self._view_info(scene_id, frame_id)
             info['sample_idx'] = sample_idx
+            return info
+        if self.mode == 'grasp':
+            info = self._view_info(scene_id, frame_id)
+            info['sample_idx'] = sample_idx
+            paths = self._label_paths(scene_id)
+            info['scene_object_ids'] = list(self._scenes[scene_id]['object_ids'])
+            info['grasp_label_dir'] = paths['grasp_label_dir']
+            info['collision_label_path'] = paths['collision_label']
+            info['graspness_path'] = os.path.join(paths['graspness_dir'],
+                                                  f'{frame_id:04d}.npy')
             return info
         partner = self._partner_of(sample_idx, scene_id, frame_id)
         return {

@@ -21,7 +21,8 @@ VIEW_KEYS = {
 def root(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('graspnet_ds'))
     generate_dataset(path, 'tiny', scene_ids=[0, 1, 100], num_views=N_VIEWS,
-                     image_size=(160, 90), write_rgb=False, progress=False)
+                     image_size=(160, 90), write_rgb=False, progress=False,
+                     with_labels=False)
     return path
 
 

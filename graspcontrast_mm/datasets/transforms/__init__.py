@@ -4,6 +4,9 @@ Frames, units and keys: ``docs/data_flow.md``.
 """
 from .augmentation import RandomFlipRotate
 from .formatting import PackPointsInputs, PackViewPairInputs, pack_view_tensors
+from .grasp_labels import (GRASPNESS_SOURCES, LoadGraspLabels, ObjectWorkspaceCrop,
+                           PackGraspInputs, compute_frame_graspness, read_label_image,
+                           read_meta_poses, reference_num_grasp_points)
 from .loading import LoadDepthImage, read_depth_image
 from .points import (PER_POINT_KEYS, DepthToPoints, PointSample, Voxelize,
                      WorkspaceCrop, select_points)
@@ -14,5 +17,7 @@ __all__ = [
     'LoadDepthImage', 'read_depth_image', 'DepthToPoints', 'WorkspaceCrop',
     'PointSample', 'RandomFlipRotate', 'Voxelize', 'PER_POINT_KEYS', 'select_points',
     'ApplyToViews', 'MatchViewPair', 'SampleKeyPoints', 'view_points_world',
-    'PackViewPairInputs', 'PackPointsInputs', 'pack_view_tensors'
+    'PackViewPairInputs', 'PackPointsInputs', 'pack_view_tensors', 'LoadGraspLabels',
+    'ObjectWorkspaceCrop', 'PackGraspInputs', 'GRASPNESS_SOURCES', 'read_meta_poses',
+    'read_label_image', 'reference_num_grasp_points', 'compute_frame_graspness'
 ]

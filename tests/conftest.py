@@ -1,0 +1,28 @@
+"""Fixtures shared by several test folders."""
+import pytest
+
+#: Scenes of :func:`labelled_graspnet_root`: one train scene, one ``test_seen`` scene.
+LABELLED_SCENES = (0, 100)
+#: Frames per scene of :func:`labelled_graspnet_root`.
+LABELLED_VIEWS = 8
+
+
+@pytest.fixture(scope='session')
+def labelled_graspnet_root(tmp_path_factory):
+    """A tiny labelled dataset in the GraspNet-1Billion layout (generated once per session).
+
+    Scenes 0 and 100, 8 noise-free realsense views of 320x180, two primitive objects (the
+    50 mm cube, id 0, and the r25 x 100 mm cylinder, id 4) per scene, with the generator's
+    coarse labels: grasp labels, collision labels, dexnet models, graspness maps and
+    graspnetAPI annotations.
+    """
+    from graspcontrast_mm.synthetic import generate_dataset
+    from graspcontrast_mm.synthetic.generator import get_preset
+    root = str(tmp_path_factory.mktemp('graspnet_labelled'))
+    pools = {'seen': (0, 4), 'similar': (0, 4), 'novel': (0, 4)}
+    cfg, _ = get_preset('tiny', num_views=LABELLED_VIEWS, image_size=(320, 180),
+                        noise=False, write_rgb=False, num_objects=(2, 2),
+                        object_pools=pools, with_labels=True)
+    generate_dataset(root, 'tiny', config=cfg, scene_ids=list(LABELLED_SCENES),
+                     progress=False)
+    return root
