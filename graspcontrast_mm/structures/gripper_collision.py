@@ -1,0 +1,160 @@
+"""Model-free collision check of parallel-jaw grasps against a scene point cloud.
+
+The gripper is modelled by boxes in the gripper frame of a grasp row (see
+:mod:`graspcontrast_mm.structures.grasp`: x = approach, y = closing direction, z = finger
+thickness; all lengths metres). For a grasp of width ``w``, depth ``d`` and height ``h``
+with finger width ``f`` (:data:`GRIPPER_FINGER_WIDTH`) and base depth ``b``
+(:data:`GRIPPER_DEPTH_BASE`):
+
+==============  ==============================  ====================================
+region          x range                         y range
+==============  ==============================  ====================================
+left finger     ``[-b, d]``                     ``[-w/2 - f, -w/2]``
+right finger    ``[-b, d]``                     ``[w/2, w/2 + f]``
+palm            ``[-b - f, -b]``                ``[-w/2 - f, w/2 + f]``
+approach path   ``[-b - f - a, -b - f]``        ``[-w/2 - f, w/2 + f]``
+closing region  ``[-b, d]``                     ``[-w/2, w/2]`` (not a collision)
+==============  ==============================  ====================================
+
+and ``|z| <= h/2`` everywhere. ``a`` is the approach distance: the stretch the gripper
+travels along its approach axis before reaching the grasp pose, which must be free too.
+A grasp collides when more than ``collision_thresh`` scene points (after a voxel
+down-sampling of the scene) fall inside the fingers, the palm or the approach path. The
+scene is given without any object model ("model-free"), e.g. the camera-frame cloud of
+one depth image.
+"""
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from .grasp import GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH, _as_grasp_array
+from .points import voxelize
+
+__all__ = ['GripperCollisionResult', 'gripper_collision_counts', 'check_grasp_collisions']
+
+
+class GripperCollisionResult(NamedTuple):
+    """Result of :func:`check_grasp_collisions`.
+
+    Attributes:
+        collision: bool (K,), True = the grasp collides with the scene.
+        num_collision_points: int64 (K,) scene points inside the fingers, palm or
+            approach path.
+        num_inner_points: int64 (K,) scene points between the fingers (closing region).
+        empty: bool (K,), True = fewer than ``empty_thresh`` points between the fingers
+            (all False when the emptiness test is off).
+    """
+    collision: np.ndarray
+    num_collision_points: np.ndarray
+    num_inner_points: np.ndarray
+    empty: np.ndarray
+
+
+def gripper_collision_counts(grasps: np.ndarray,
+                             scene_points: np.ndarray,
+                             *,
+                             approach_dist: float = 0.05,
+                             finger_width: float = GRIPPER_FINGER_WIDTH,
+                             depth_base: float = GRIPPER_DEPTH_BASE) -> tuple:
+    """Scene points inside each grasp's gripper model (no down-sampling).
+
+    Only the scene points within the bounding sphere of each gripper model (a KD-tree ball
+    query around the grasp point) are transformed, so the cost grows with the number of
+    nearby points, not with ``K * M``.
+
+    Args:
+        grasps: (K, 17) grasp rows, same frame as ``scene_points`` (e.g. camera), metres.
+        scene_points: (M, 3) scene points, metres.
+        approach_dist: length of the free approach path behind the palm, metres.
+        finger_width: finger width along the closing axis, metres.
+        depth_base: finger length behind the grasp point, metres.
+
+    Returns:
+        tuple: int64 (K,) points in the fingers / palm / approach path, and int64 (K,)
+        points in the closing region between the fingers.
+    """
+    from scipy.spatial import cKDTree
+
+    grasps = _as_grasp_array(grasps).astype(np.float64)
+    pts = np.asarray(scene_points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f'scene_points must have shape (M, 3), got {pts.shape}')
+    if approach_dist < 0 or finger_width <= 0 or depth_base < 0:
+        raise ValueError('need approach_dist >= 0, finger_width > 0, depth_base >= 0 '
+                         f'(metres), got {approach_dist}, {finger_width}, {depth_base}')
+    k = grasps.shape[0]
+    hits = np.zeros(k, dtype=np.int64)
+    inner = np.zeros(k, dtype=np.int64)
+    if k == 0 or pts.shape[0] == 0:
+        return hits, inner
+    rot = grasps[:, 4:13].reshape(k, 3, 3)
+    trans = grasps[:, 13:16]
+    half_w = np.abs(grasps[:, 1]) / 2.0
+    depth = grasps[:, 3]
+    half_h = np.abs(grasps[:, 2]) / 2.0
+    # Every point of the gripper model lies within this radius of the grasp point.
+    back = depth_base + finger_width + approach_dist
+    radius = np.sqrt(np.maximum(back, np.abs(depth)) ** 2 + (half_w + finger_width) ** 2
+                     + half_h ** 2) + 1e-9
+    lists = cKDTree(pts).query_ball_point(trans, radius)
+    counts = np.fromiter((len(idx) for idx in lists), dtype=np.int64, count=k)
+    if counts.sum() == 0:
+        return hits, inner
+    owner = np.repeat(np.arange(k), counts)
+    index = np.concatenate([np.asarray(idx, dtype=np.int64) for idx in lists])
+    # local = R^T (p - t): pair coordinates in the gripper frame of their grasp
+    local = np.einsum('ni,nij->nj', pts[index] - trans[owner], rot[owner])
+    x, y, z = local[:, 0], local[:, 1], local[:, 2]
+    hw, d, hh = half_w[owner], depth[owner], half_h[owner]
+    in_z = np.abs(z) <= hh
+    outer_y = np.abs(y) <= hw + finger_width
+    fingers = (x >= -depth_base) & (x <= d) & (np.abs(y) >= hw) & outer_y
+    palm_path = (x >= -back) & (x < -depth_base) & outer_y
+    closing = (x >= -depth_base) & (x <= d) & (np.abs(y) < hw)
+    hits = np.bincount(owner[in_z & (fingers | palm_path)], minlength=k).astype(np.int64)
+    inner = np.bincount(owner[in_z & closing], minlength=k).astype(np.int64)
+    return hits, inner
+
+
+def check_grasp_collisions(grasps: np.ndarray,
+                           scene_points: np.ndarray,
+                           *,
+                           voxel_size: Optional[float] = 0.01,
+                           approach_dist: float = 0.05,
+                           collision_thresh: int = 0,
+                           empty_thresh: int = 0,
+                           finger_width: float = GRIPPER_FINGER_WIDTH,
+                           depth_base: float = GRIPPER_DEPTH_BASE) -> GripperCollisionResult:
+    """Model-free collision (and optional emptiness) test of grasps against a scene cloud.
+
+    Args:
+        grasps: (K, 17) grasp rows in the frame of ``scene_points`` (camera frame for the
+            inferencer), metres.
+        scene_points: (M, 3) scene cloud, metres; non-finite rows are ignored.
+        voxel_size: the scene is reduced to one mean point per voxel of this edge (metres)
+            first, so that the counts do not depend on the sensor's point density;
+            None or 0 keeps every point.
+        approach_dist: free approach path behind the palm, metres (0.05).
+        collision_thresh: a grasp collides when MORE than this many points fall inside
+            its fingers, palm or approach path (0: any point).
+        empty_thresh: when > 0, grasps with fewer points than this between the fingers are
+            flagged ``empty`` (nothing to grasp); 0 disables the test.
+        finger_width: finger width, metres.
+        depth_base: finger length behind the grasp point, metres.
+
+    Returns:
+        GripperCollisionResult: per-grasp flags and counts.
+    """
+    grasps = _as_grasp_array(grasps)
+    pts = np.asarray(scene_points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f'scene_points must have shape (M, 3), got {pts.shape}')
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if voxel_size and pts.shape[0] > 0:
+        pts = voxelize(pts, float(voxel_size)).voxel_points.astype(np.float64)
+    hits, inner = gripper_collision_counts(grasps, pts, approach_dist=approach_dist,
+                                           finger_width=finger_width,
+                                           depth_base=depth_base)
+    collision = hits > int(collision_thresh)
+    empty = inner < int(empty_thresh) if empty_thresh > 0 else np.zeros_like(collision)
+    return GripperCollisionResult(collision, hits, inner, empty)
