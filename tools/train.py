@@ -9,27 +9,23 @@ Examples:
 """
 import argparse
 import logging
-import os
 import os.path as osp
 
 import torch
-
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from graspcontrast_mm.utils import (check_cfg_options, setup_cpu_distributed,
-                                    register_all_modules)
+from graspcontrast_mm.utils import (add_common_args, load_cli_config,
+                                    register_all_modules, setup_cpu_distributed)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a graspcontrast_mm model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument(
         '--amp', action='store_true', default=False,
-        help='enable automatic mixed precision (bfloat16 on CPU, float16 on GPU)')
+        help='enable automatic mixed precision (CUDA only)')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate linearly with the total batch size')
@@ -37,42 +33,14 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. train_cfg.max_epochs=2. A key that '
-        'does not exist in the config is an error unless --allow-new-keys')
-    parser.add_argument(
-        '--allow-new-keys', action='store_true',
-        help='accept --cfg-options keys that the config does not define')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args()
 
 
 def main():
     args = parse_args()
     register_all_modules()
-
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        if not args.allow_new_keys:
-            check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir priority: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_config(args)
 
     if args.amp:
         if not torch.cuda.is_available():
@@ -105,11 +73,7 @@ def main():
         cfg.load_from = args.resume
 
     setup_cpu_distributed(cfg)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 
 
