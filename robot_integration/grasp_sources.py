@@ -1,0 +1,396 @@
+"""Grasp sources: depth image + intrinsics -> graspnetAPI grasp rows in the camera frame.
+
+A grasp source is any object with::
+
+    predict(depth_m: float32 (H, W) metres, K: (3, 3) pixels, mask: (H, W) bool | None)
+        -> (N, 17) grasp rows in the CAMERA frame (graspnetAPI convention, metres)
+
+(:class:`GraspSource`). Two are provided:
+
+* :class:`InferencerGraspSource`: adapter around a learned detector, e.g.
+  ``graspcontrast_mm.apis.GraspInferencer`` (built lazily from a config and a checkpoint on
+  the first call) or any object with ``predict`` / ``__call__`` that returns a graspnetAPI
+  ``GraspGroup``, an (N, 17) array or an mmengine-style ``{'predictions': [...]}`` dict.
+* :class:`GeometricBaselineSource`: a model-free reference. It fits the table plane by
+  RANSAC, segments the points above it into clusters (connected pixels without depth
+  jumps), and proposes for each cluster a grasp straight down onto its highest part, closing
+  across the smallest horizontal extent of that part.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from graspcontrast_mm.structures.frames import check_intrinsics, depth_to_points
+from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_MAX_WIDTH,
+                                               make_grasp_array)
+
+__all__ = [
+    'GraspSource', 'InvalidObservationError', 'sanitize_depth', 'as_grasp_array',
+    'InferencerGraspSource', 'BaselineConfig', 'GeometricBaselineSource', 'fit_table_plane'
+]
+
+
+class InvalidObservationError(ValueError):
+    """A depth image (or its intrinsics) cannot be used for grasp detection."""
+
+
+class GraspSource:
+    """Interface of a grasp source (duck typing: any object with this ``predict`` works)."""
+
+    def predict(self, depth_m: np.ndarray, K: np.ndarray,
+                mask: Optional[np.ndarray] = None) -> np.ndarray:
+        """Detect grasps.
+
+        Args:
+            depth_m: float32 (H, W) depth along the optical axis, metres; 0 = invalid.
+            K: (3, 3) intrinsics, pixels.
+            mask: optional (H, W) bool region of interest.
+
+        Returns:
+            np.ndarray: float32 (N, 17) graspnetAPI rows in the camera frame.
+        """
+        raise NotImplementedError
+
+
+def sanitize_depth(depth_m, K=None, *, min_valid_ratio: float = 0.05,
+                   max_depth: float = 10.0) -> Tuple[np.ndarray, float]:
+    """Validate a metric depth image and zero its invalid pixels.
+
+    Args:
+        depth_m: (H, W) depth in metres. NaN, inf, negative values and values above
+            ``max_depth`` are invalid and set to 0.
+        K: optional (3, 3) intrinsics, validated too.
+        min_valid_ratio: Smallest fraction of valid pixels.
+        max_depth: Largest plausible depth, metres.
+
+    Returns:
+        tuple: float32 (H, W) clean depth (0 = invalid) and the valid fraction.
+
+    Raises:
+        InvalidObservationError: not a 2-D numeric image, empty, too few valid pixels, or
+            invalid intrinsics.
+    """
+    if depth_m is None:
+        raise InvalidObservationError('no depth image')
+    try:
+        depth = np.array(depth_m, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise InvalidObservationError(f'depth image is not numeric: {err}') from err
+    if depth.ndim != 2 or depth.size == 0:
+        raise InvalidObservationError(f'depth image must be a non-empty (H, W) array, got '
+                                      f'shape {depth.shape}')
+    if K is not None:
+        try:
+            check_intrinsics(K)
+        except ValueError as err:
+            raise InvalidObservationError(str(err)) from err
+    with np.errstate(invalid='ignore'):
+        valid = np.isfinite(depth) & (depth > 0) & (depth <= max_depth)
+    depth[~valid] = 0.0
+    ratio = float(valid.mean())
+    if ratio < min_valid_ratio:
+        raise InvalidObservationError(
+            f'only {100 * ratio:.1f}% of the depth pixels are valid (NaN / 0 / out of '
+            f'range elsewhere); at least {100 * min_valid_ratio:.1f}% required')
+    return depth, ratio
+
+
+def as_grasp_array(result: Any) -> np.ndarray:
+    """Convert the output of a grasp detector to float32 (N, 17) rows.
+
+    Accepts a graspnetAPI ``GraspGroup`` (``grasp_group_array``), an (N, 17) array or tensor,
+    ``None`` / empty (no grasp), a single-element list / tuple, or a dict with one of the
+    keys ``predictions`` (mmengine inferencers; first element used), ``grasp_group``,
+    ``grasp_group_array``, ``grasps``.
+
+    Raises:
+        TypeError: an output of another kind.
+        ValueError: an array of the wrong shape.
+    """
+    if result is None:
+        return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+    if hasattr(result, 'grasp_group_array'):
+        result = result.grasp_group_array
+    elif isinstance(result, dict):
+        for key in ('predictions', 'grasp_group', 'grasp_group_array', 'grasps'):
+            if key in result:
+                return as_grasp_array(result[key])
+        raise TypeError(f'cannot find grasps in a dict with keys {sorted(result)}')
+    elif isinstance(result, (list, tuple)):
+        if len(result) == 0:
+            return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+        first = result[0]
+        if hasattr(first, 'grasp_group_array') or isinstance(first, (dict, list, tuple)) \
+                and len(result) == 1:
+            return as_grasp_array(first)
+    if hasattr(result, 'detach'):
+        result = result.detach().cpu().numpy()
+    try:
+        arr = np.asarray(result, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f'cannot convert {type(result).__name__} to grasp rows') from err
+    if arr.size == 0:
+        return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+    if arr.ndim == 1 and arr.shape[0] == GRASP_ARRAY_LEN:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != GRASP_ARRAY_LEN:
+        raise ValueError(f'grasp rows must have shape (N, {GRASP_ARRAY_LEN}), got {arr.shape}')
+    return arr
+
+
+def _default_inputs(depth_m: np.ndarray, K: np.ndarray,
+                    mask: Optional[np.ndarray]) -> Dict[str, Any]:
+    inputs: Dict[str, Any] = dict(depth=depth_m, cam_intrinsic=np.asarray(K, np.float64),
+                                  depth_scale=1.0)
+    if mask is not None:
+        inputs['mask'] = mask
+    return inputs
+
+
+class InferencerGraspSource(GraspSource):
+    """Grasp source backed by a learned detector (built on first use).
+
+    Args:
+        inferencer: A ready detector: an object with ``predict(depth_m, K, mask=None)``
+            (used as is) or a callable taking the inputs built by ``build_inputs``
+            (mmengine inferencer style). ``None``: build
+            ``graspcontrast_mm.apis.GraspInferencer(model=config, weights=checkpoint,
+            device=device)`` at the first :meth:`predict`.
+        config: Model config path (when ``inferencer`` is None).
+        checkpoint: Checkpoint path (when ``inferencer`` is None).
+        device: Torch device string.
+        build_inputs: ``f(depth_m, K, mask) -> inputs`` for callable detectors; default a
+            dict ``{'depth': (H, W) metres, 'cam_intrinsic': (3, 3), 'depth_scale': 1.0,
+            'mask': (H, W) bool (if given)}``.
+        call_kwargs: Extra keyword arguments of the call.
+        max_grasps: Keep at most this many best-scored rows (None: all).
+    """
+
+    def __init__(self, inferencer: Any = None, *, config: Optional[str] = None,
+                 checkpoint: Optional[str] = None, device: str = 'cpu',
+                 build_inputs: Optional[Callable] = None,
+                 call_kwargs: Optional[Dict[str, Any]] = None,
+                 max_grasps: Optional[int] = None) -> None:
+        if inferencer is None and config is None:
+            raise ValueError('give a ready inferencer or a model config (and checkpoint)')
+        self._inferencer = inferencer
+        self.config = config
+        self.checkpoint = checkpoint
+        self.device = device
+        self.build_inputs = build_inputs or _default_inputs
+        self.call_kwargs = dict(call_kwargs or {})
+        self.max_grasps = max_grasps
+
+    @property
+    def inferencer(self) -> Any:
+        """The wrapped detector, built from ``config`` / ``checkpoint`` on first access."""
+        if self._inferencer is None:
+            try:
+                from graspcontrast_mm.apis import GraspInferencer
+            except ImportError as err:
+                raise ImportError(
+                    'graspcontrast_mm.apis.GraspInferencer is not available; pass a ready '
+                    f'inferencer instead ({err})') from err
+            self._inferencer = GraspInferencer(model=self.config, weights=self.checkpoint,
+                                               device=self.device)
+        return self._inferencer
+
+    def predict(self, depth_m, K, mask=None) -> np.ndarray:
+        """See :meth:`GraspSource.predict`."""
+        inf = self.inferencer
+        if callable(getattr(inf, 'predict', None)):
+            out = inf.predict(depth_m, K, mask=mask, **self.call_kwargs)
+        elif callable(inf):
+            out = inf(self.build_inputs(depth_m, K, mask), **self.call_kwargs)
+        else:
+            raise TypeError(f'{type(inf).__name__} has neither predict() nor __call__()')
+        rows = as_grasp_array(out)
+        if self.max_grasps is not None and len(rows) > self.max_grasps:
+            rows = rows[np.argsort(-rows[:, 0], kind='stable')[:self.max_grasps]]
+        return rows
+
+
+def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: float = 0.004,
+                    max_samples: int = 5000, seed: int = 0) -> Tuple[np.ndarray, float]:
+    """Dominant plane of a camera-frame cloud by RANSAC + least-squares refit.
+
+    Args:
+        points: (N, 3) camera-frame points, metres, N >= 3.
+        iterations: RANSAC hypotheses.
+        threshold: Inlier distance, metres.
+        max_samples: Points drawn for the hypotheses / scoring (deterministic subset).
+        seed: Random seed (same input and seed -> same plane).
+
+    Returns:
+        tuple: unit normal ``n`` (3,) pointing towards the camera and offset ``d`` such that
+        the signed height of a point above the plane is ``n @ p + d`` (metres).
+
+    Raises:
+        InvalidObservationError: fewer than 3 points or no plane found.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) < 3:
+        raise InvalidObservationError('too few points to fit the table plane')
+    rng = np.random.default_rng(seed)
+    sub = points if len(points) <= max_samples else points[rng.choice(
+        len(points), max_samples, replace=False)]
+    best, best_count = None, -1
+    tri = rng.integers(0, len(sub), size=(iterations, 3))
+    for a, b, c in tri:
+        n = np.cross(sub[b] - sub[a], sub[c] - sub[a])
+        norm = np.linalg.norm(n)
+        if norm < 1e-9:
+            continue
+        n /= norm
+        d = -n @ sub[a]
+        count = int(np.sum(np.abs(sub @ n + d) < threshold))
+        if count > best_count:
+            best, best_count = (n, d), count
+    if best is None:
+        raise InvalidObservationError('no table plane found (degenerate cloud)')
+    n, d = best
+    inl = sub[np.abs(sub @ n + d) < threshold]
+    centre = inl.mean(0)
+    _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
+    n = vt[2]
+    d = -n @ centre
+    if d < 0:  # camera (origin) on the positive side
+        n, d = -n, -d
+    return n, float(d)
+
+
+@dataclasses.dataclass
+class BaselineConfig:
+    """Parameters of :class:`GeometricBaselineSource` (metres).
+
+    Attributes:
+        min_object_height: Points higher than this above the table plane are object points.
+        max_object_height: Points higher than this are ignored (e.g. the robot).
+        depth_jump: Depth difference between neighbouring pixels that separates clusters.
+        min_cluster_pixels: Smaller clusters are ignored.
+        top_band: Thickness of the top part of a cluster that the fingers enclose.
+        grasp_depth: How far the finger tips go below the top of the object.
+        tip_clearance: Smallest height of the finger tips above the table plane.
+        max_width: Maximum jaw opening.
+        second_axis: Also propose closing along the larger horizontal extent (half score).
+        plane_seed: RANSAC seed.
+    """
+    min_object_height: float = 0.008
+    max_object_height: float = 0.35
+    depth_jump: float = 0.01
+    min_cluster_pixels: int = 60
+    top_band: float = 0.02
+    grasp_depth: float = 0.02
+    tip_clearance: float = 0.012
+    max_width: float = GRASP_MAX_WIDTH
+    second_axis: bool = True
+    plane_seed: int = 0
+
+
+class GeometricBaselineSource(GraspSource):
+    """Model-free top-down grasps from a depth image (reference for learned sources).
+
+    For every cluster of points above the table plane: the approach is the plane normal
+    pointing into the table; the grasp point is the centre of the cluster's top part
+    (points within ``top_band`` of its highest point) at the height of that point; the
+    closing direction is the minor principal axis of the top part seen from above and the
+    width its extent along that axis. Scores prefer narrow grasps and tall objects (which
+    clutter obstructs least). Object ids (column 16) are cluster indices.
+
+    Args:
+        config: :class:`BaselineConfig`.
+    """
+
+    def __init__(self, config: Optional[BaselineConfig] = None) -> None:
+        self.config = config or BaselineConfig()
+
+    def segment(self, depth_m: np.ndarray, K: np.ndarray, mask: Optional[np.ndarray] = None):
+        """Table plane and object clusters.
+
+        Returns:
+            tuple: ``(normal (3,), offset, labels int32 (H, W) with 0 = none, 1.. = cluster,
+            points float32 (H, W, 3) camera frame, heights float32 (H, W))``.
+        """
+        from scipy import ndimage
+        cfg = self.config
+        depth, _ = sanitize_depth(depth_m, K, min_valid_ratio=0.0)
+        pts, uv = depth_to_points(depth, K)
+        if len(pts) < 3:
+            raise InvalidObservationError('empty depth image')
+        n, d = fit_table_plane(pts, seed=cfg.plane_seed)
+        h_img, w_img = depth.shape
+        cloud = np.zeros((h_img, w_img, 3), np.float32)
+        cloud[uv[:, 1], uv[:, 0]] = pts
+        height = np.zeros((h_img, w_img), np.float32)
+        height[uv[:, 1], uv[:, 0]] = pts @ n + d
+        obj = (depth > 0) & (height > cfg.min_object_height) & (height < cfg.max_object_height)
+        if mask is not None:
+            obj &= np.asarray(mask, bool)
+        # Break clusters at depth jumps.
+        jump = np.zeros_like(obj)
+        dz_u = np.abs(np.diff(depth, axis=1)) > cfg.depth_jump
+        dz_v = np.abs(np.diff(depth, axis=0)) > cfg.depth_jump
+        jump[:, 1:] |= dz_u
+        jump[:, :-1] |= dz_u
+        jump[1:, :] |= dz_v
+        jump[:-1, :] |= dz_v
+        labels, num = ndimage.label(obj & ~jump)
+        if num:
+            sizes = np.bincount(labels.ravel(), minlength=num + 1)
+            keep = np.nonzero(sizes >= cfg.min_cluster_pixels)[0]
+            keep = keep[keep > 0]
+            remap = np.zeros(num + 1, np.int32)
+            remap[keep] = np.arange(1, len(keep) + 1)
+            labels = remap[labels]
+        return n, d, labels.astype(np.int32), cloud, height
+
+    def predict(self, depth_m, K, mask=None) -> np.ndarray:
+        """See :meth:`GraspSource.predict`; returns float32 (N, 17), camera frame."""
+        cfg = self.config
+        n, d, labels, cloud, height = self.segment(depth_m, K, mask)
+        # In-plane basis (e1, e2) and the plane point closest to the camera.
+        e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+        e1 /= np.linalg.norm(e1)
+        e2 = np.cross(n, e1)
+        p0 = -d * n
+        approach = -n
+        rows = []
+        for k in range(1, int(labels.max()) + 1):
+            sel = labels == k
+            h = height[sel].astype(np.float64)
+            p = cloud[sel].astype(np.float64)
+            top = float(np.percentile(h, 99.5))
+            upper = p[h >= top - cfg.top_band]
+            if len(upper) < 5:
+                continue
+            xy = np.stack([upper @ e1, upper @ e2], axis=1)
+            centre = xy.mean(0)
+            cov = np.cov((xy - centre).T)
+            evals, evecs = np.linalg.eigh(cov)  # ascending
+            for axis_i, weight in ((0, 1.0), (1, 0.5)):
+                if axis_i == 1 and not cfg.second_axis:
+                    break
+                ax2 = evecs[:, axis_i]
+                other = evecs[:, 1 - axis_i]
+                s_ax, s_ot = xy @ ax2, xy @ other
+                width = float(s_ax.max() - s_ax.min())
+                mid = 0.5 * (s_ax.max() + s_ax.min()) * ax2 + 0.5 * (
+                    s_ot.max() + s_ot.min()) * other
+                closing = ax2[0] * e1 + ax2[1] * e2
+                closing /= np.linalg.norm(closing)
+                t = p0 + mid[0] * e1 + mid[1] * e2 + top * n
+                depth = float(np.clip(top - cfg.tip_clearance, 0.0, cfg.grasp_depth))
+                score = weight * (0.5 * max(0.0, 1.0 - width / cfg.max_width) +
+                                  0.5 * min(top / 0.1, 1.0))
+                z_axis = np.cross(approach, closing)
+                R = np.stack([approach, closing, z_axis], axis=1)
+                rows.append((score, max(width, 0.005), depth, R, t, k - 1))
+        if not rows:
+            return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+        s, w, dp, R, t, ids = zip(*rows)
+        out = make_grasp_array(np.array(s), np.array(w), np.array(dp), np.stack(R),
+                               np.stack(t), np.array(ids))
+        return out[np.argsort(-out[:, 0], kind='stable')]

@@ -1,0 +1,189 @@
+"""Simulated clutter-removal benchmark (GraspContrast robot experiment, Table IV protocol).
+
+Example::
+
+    python robot_integration/pick_and_place.py --source baseline --seed 0 \\
+        --levels low medium high --out work_dirs/pick_and_place/baseline
+
+    python robot_integration/pick_and_place.py --source model \\
+        --config configs/gsnet.py --checkpoint work_dirs/gsnet/epoch_10.pth --out ...
+
+Prints SR (successful attempts / attempts) and CR (objects cleared / objects) per clutter
+level, writes ``records.jsonl`` (one line per attempt) and ``summary.json`` to ``--out``.
+``--timing`` adds the mean time per attempt split into observation (rendering), perception
+(grasp source), planning and execution.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+if __package__ in (None, ''):  # run as a script: make the repository root importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from robot_integration.grasp_sources import (GeometricBaselineSource,  # noqa: E402
+                                             InferencerGraspSource)
+from robot_integration.planner import GraspPlanner, PlannerConfig  # noqa: E402
+from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolConfig,  # noqa: E402
+                                        format_results_table, run_level, write_records)
+from robot_integration.sim import PyBulletPickPlaceSim, SimConfig  # noqa: E402
+
+__all__ = ['sim_planner_config', 'build_source', 'run_benchmark', 'timing_summary',
+           'parse_args', 'main']
+
+
+def sim_planner_config(sim_config: SimConfig, **overrides) -> PlannerConfig:
+    """Planner limits matching the simulated scene: the workspace box covers the pile area
+    with a 0.15 m margin and stops 0.1 m short of the bin wall."""
+    cx, cy = sim_config.pile_center
+    m = sim_config.pile_half_size + 0.15
+    bin_edge = sim_config.bin_center[1] - sim_config.bin_half_size - 0.01
+    y_max = min(cy + m, bin_edge - 0.1)
+    cfg = dict(table_height=0.0, workspace_min=(cx - m, cy - m, -0.02),
+               workspace_max=(cx + m, y_max, 0.35))
+    cfg.update(overrides)
+    return PlannerConfig(**cfg)
+
+
+def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optional[str] = None,
+                 device: str = 'cpu') -> Any:
+    """Grasp source by name: ``'baseline'`` or ``'model'`` (built lazily)."""
+    if name == 'baseline':
+        return GeometricBaselineSource()
+    if name == 'model':
+        if config is None:
+            raise SystemExit('--source model needs --config (and usually --checkpoint)')
+        return InferencerGraspSource(config=config, checkpoint=checkpoint, device=device)
+    raise SystemExit(f'unknown --source {name!r}')
+
+
+def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
+                  sim_config: Optional[SimConfig] = None,
+                  protocol: Optional[ProtocolConfig] = None, progress: bool = False
+                  ) -> List[LevelResult]:
+    """Run the clutter levels in one simulation.
+
+    Args:
+        source: Grasp source.
+        levels: ``{level name: number of objects}`` in run order.
+        seed: Base seed; level ``i`` uses scene seed ``seed * 100 + i``.
+        sim_config: Simulation settings (its ``seed`` is overridden).
+        protocol: Protocol limits.
+        progress: Show a progress bar (stderr).
+
+    Returns:
+        list: one :class:`LevelResult` per level.
+    """
+    import dataclasses
+    sim_config = dataclasses.replace(sim_config or SimConfig(), seed=seed)
+    protocol = protocol or ProtocolConfig()
+    results = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        total = sum((protocol.max_total_attempts or protocol.max_attempts_per_object * n)
+                    for n in levels.values())
+        bar = tqdm(total=total, desc='attempts', unit='att', file=sys.stderr,
+                   dynamic_ncols=True)
+    with PyBulletPickPlaceSim(sim_config) as sim:
+        planner = GraspPlanner(sim_planner_config(sim_config), sim.gripper,
+                               T_ee_cam=sim.T_tcp_cam)
+        for i, (name, n) in enumerate(levels.items()):
+            def on_record(rec, _name=name):
+                if bar is not None:
+                    bar.set_postfix_str(f'{_name}: {rec.outcome}, left {rec.remaining}')
+                    if rec.outcome != 'no_grasp':
+                        bar.update(1)
+            results.append(run_level(sim, source, planner, level=name, num_objects=n,
+                                     seed=seed * 100 + i, config=protocol,
+                                     on_record=on_record))
+    if bar is not None:
+        bar.close()
+    return results
+
+
+def timing_summary(results: Sequence[LevelResult]) -> str:
+    """Mean seconds per executed attempt: observe / perception / planning / execution."""
+    keys = ('observe', 'perception', 'planning', 'execution')
+    recs = [r for res in results for r in res.records if r.outcome != 'no_grasp']
+    if not recs:
+        return 'no executed attempt'
+    means = {k: sum(r.timings.get(k, 0.0) for r in recs) / len(recs) for k in keys}
+    total = sum(means.values())
+    parts = ', '.join(f'{k} {v * 1000:.1f} ms' for k, v in means.items())
+    return f'mean per attempt over {len(recs)} attempts: {parts} (total {total * 1000:.1f} ms)'
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Command-line arguments."""
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--source', choices=['baseline', 'model'], default='baseline')
+    p.add_argument('--config', help='model config (--source model)')
+    p.add_argument('--checkpoint', help='model checkpoint (--source model)')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--backend', choices=['sim'], default='sim',
+                   help='execution backend (the ROS 2 node is started separately, see '
+                   'robot_integration/README.md)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--levels', nargs='+', default=list(CLUTTER_LEVELS),
+                   help=f'clutter levels to run, names of {CLUTTER_LEVELS}')
+    p.add_argument('--objects-per-level', type=int, nargs='+',
+                   help='object counts, one per level (overrides the level defaults)')
+    p.add_argument('--object-ids', type=int, nargs='+',
+                   help='library object ids to draw from (default: the novel set)')
+    p.add_argument('--max-attempts-per-object', type=int, default=3)
+    p.add_argument('--max-total-attempts', type=int, default=None)
+    p.add_argument('--attempt-timeout', type=float, default=60.0,
+                   help='wall-clock limit of one attempt, seconds')
+    p.add_argument('--image-scale', type=float, default=0.5,
+                   help='scale of the 1280x720 RealSense image (0.5: 640x360)')
+    p.add_argument('--out', default=None, help='output folder (records.jsonl, summary.json)')
+    p.add_argument('--timing', action='store_true',
+                   help='print the time per attempt split into its stages')
+    p.add_argument('--no-progress', action='store_true')
+    args = p.parse_args(argv)
+    for name in args.levels:
+        if name not in CLUTTER_LEVELS and args.objects_per_level is None:
+            p.error(f'unknown level {name!r}; give --objects-per-level for custom levels')
+    if args.objects_per_level is not None and len(args.objects_per_level) != len(args.levels):
+        p.error('--objects-per-level needs one count per level')
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
+    """Entry point; returns the level results."""
+    args = parse_args(argv)
+    counts = args.objects_per_level or [CLUTTER_LEVELS[n] for n in args.levels]
+    levels = dict(zip(args.levels, counts))
+    source = build_source(args.source, config=args.config, checkpoint=args.checkpoint,
+                          device=args.device)
+    sim_cfg = SimConfig(image_scale=args.image_scale,
+                        object_ids=tuple(args.object_ids) if args.object_ids else None)
+    protocol = ProtocolConfig(max_attempts_per_object=args.max_attempts_per_object,
+                              max_total_attempts=args.max_total_attempts,
+                              attempt_timeout_s=args.attempt_timeout)
+    t0 = time.perf_counter()
+    results = run_benchmark(source, levels, seed=args.seed, sim_config=sim_cfg,
+                            protocol=protocol, progress=not args.no_progress)
+    print(f'source={args.source} backend={args.backend} seed={args.seed} '
+          f'({time.perf_counter() - t0:.1f} s)')
+    print(format_results_table(results))
+    if args.timing:
+        print(timing_summary(results))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        write_records(os.path.join(args.out, 'records.jsonl'), results)
+        with open(os.path.join(args.out, 'summary.json'), 'w') as f:
+            json.dump(dict(args=vars(args), levels=[r.summary() for r in results]), f,
+                      indent=2)
+        print(f'records written to {args.out}')
+    return results
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,528 @@
+"""Grasp planner: camera-frame grasp rows -> safe, ranked robot poses (pure numpy).
+
+Input: graspnetAPI 17-float grasp rows in the camera frame (``T_cam_grasp``, origin at the
+grasp point, x = approach, y = closing direction; see
+:mod:`graspcontrast_mm.structures.grasp`), the camera pose in the robot base frame (fixed
+``T_base_cam``, or eye-in-hand ``T_base_ee @ T_ee_cam`` with the end-effector pose at capture
+time) and optionally the observed point cloud (camera frame) for collision checking.
+
+Output: the best :class:`PlannedGrasp` (pre-grasp, grasp and lift poses of the tool centre
+point, ``T_base_tcp`` (4, 4), plus the jaw opening), or a :class:`PlanningFailure` that
+counts why every candidate was rejected. The planner never returns a pose that failed a
+filter.
+
+Tool centre point (TCP) frame: the gripper axes of graspnetAPI (x = approach, y = closing,
+z = x cross y), origin at the middle of the finger tips, i.e. ``depth`` metres along the
+approach from the grasp point: ``T_base_tcp = T_base_grasp @ translation(depth, 0, 0)``.
+The fingers extend from the tips back to ``x = -finger_length``; the palm lies behind them.
+
+Filters, applied in this order; a grasp is counted under the first filter it fails, so the
+counts of a :class:`PlanningFailure` add up to the number of candidates:
+
+===================== ==================================================================
+``invalid_grasp``     non-finite values, non-orthonormal rotation, width <= 0, depth < 0
+``too_wide``          width larger than the gripper's maximum opening
+``outside_workspace`` grasp point or TCP outside the workspace box (base frame)
+``approach_angle``    approach more than ``max_approach_angle_deg`` from straight down
+``below_table``       a gripper box corner (at the grasp pose, jaws open) lower than
+                      ``table_height + table_clearance``
+``collision``         more than ``collision_max_points`` observed points inside the fingers
+                      or the palm, swept back along the approach to the pre-grasp pose
+``empty``             fewer than ``min_points_between_fingers`` points between the jaws
+===================== ==================================================================
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT,
+                                               GRASP_MAX_WIDTH, transform_grasp_array)
+
+from .transforms import RigidTransformError, check_rigid_transform, translation_matrix
+
+__all__ = [
+    'GripperModel', 'PlannerConfig', 'PlannedGrasp', 'PlanningFailure', 'GraspPlanner',
+    'FILTERS', 'InvalidCameraPoseError', 'check_camera_pose', 'tcp_poses_from_grasps',
+    'voxel_downsample'
+]
+
+#: Names of the planner filters, in the order they are applied.
+FILTERS = ('invalid_grasp', 'too_wide', 'outside_workspace', 'approach_angle',
+           'below_table', 'collision', 'empty')
+
+_DOWN = np.array([0.0, 0.0, -1.0])
+
+
+class InvalidCameraPoseError(ValueError):
+    """The camera pose in the base frame is not rigid or not physically plausible."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GripperModel:
+    """Box model of a parallel-jaw gripper in the TCP frame (metres).
+
+    The TCP frame has x = approach, y = closing direction, z = x cross y and its origin at
+    the middle of the finger tips. Each finger is a box ``x in [-finger_length, 0]``,
+    ``|z| <= finger_height / 2``, on one side of the jaw gap ``|y| <= opening / 2``; the palm
+    is a box ``x in [-finger_length - palm_depth, -finger_length]``, ``|z| <=
+    palm_height / 2`` spanning both fingers at maximum opening.
+
+    Attributes:
+        max_width: Maximum jaw opening, metres.
+        finger_length: Finger length along the approach, metres.
+        finger_thickness: Finger size along the closing direction, metres.
+        finger_height: Finger size along the gripper z axis, metres.
+        palm_depth: Palm size along the approach, metres.
+        palm_height: Palm size along the gripper z axis, metres.
+    """
+    max_width: float = GRASP_MAX_WIDTH
+    finger_length: float = 0.06
+    finger_thickness: float = 0.01
+    finger_height: float = GRASP_HEIGHT
+    palm_depth: float = 0.02
+    palm_height: float = 0.04
+
+    def boxes(self, opening: float, sweep: float = 0.0) -> Dict[str, np.ndarray]:
+        """Axis-aligned boxes of the gripper in the TCP frame.
+
+        Args:
+            opening: Jaw opening, metres.
+            sweep: Extra length added behind every box along ``-x`` (the volume swept while
+                approaching from ``sweep`` metres back), metres.
+
+        Returns:
+            dict: ``{'left_finger' | 'right_finger' | 'palm': float64 (2, 3) [lo, hi]}``.
+        """
+        half = 0.5 * float(opening)
+        fl, ft, fh = self.finger_length, self.finger_thickness, self.finger_height
+        outer = 0.5 * self.max_width + ft
+        return {
+            'left_finger': np.array([[-fl - sweep, -half - ft, -fh / 2], [0.0, -half, fh / 2]]),
+            'right_finger': np.array([[-fl - sweep, half, -fh / 2], [0.0, half + ft, fh / 2]]),
+            'palm': np.array([[-fl - self.palm_depth - sweep, -outer, -self.palm_height / 2],
+                              [-fl, outer, self.palm_height / 2]]),
+        }
+
+    def closing_region(self, opening: float) -> np.ndarray:
+        """float64 (2, 3) ``[lo, hi]`` box between the jaws in the TCP frame, metres."""
+        half = 0.5 * float(opening)
+        fh = self.finger_height
+        return np.array([[-self.finger_length, -half, -fh / 2], [0.0, half, fh / 2]])
+
+    def corners(self, opening: float) -> np.ndarray:
+        """float64 (24, 3) corners of the three gripper boxes in the TCP frame, metres."""
+        out = []
+        for lo, hi in self.boxes(opening).values():
+            for ix in (0, 1):
+                for iy in (0, 1):
+                    for iz in (0, 1):
+                        out.append([(lo, hi)[ix][0], (lo, hi)[iy][1], (lo, hi)[iz][2]])
+        return np.asarray(out)
+
+
+@dataclasses.dataclass
+class PlannerConfig:
+    """Limits and preferences of :class:`GraspPlanner` (base frame, metres, degrees).
+
+    Attributes:
+        table_height: z of the table top in the base frame, metres.
+        table_clearance: Smallest allowed height of any gripper box corner above the table.
+        workspace_min: (3,) lower corner of the box that grasp points and TCPs must lie in.
+        workspace_max: (3,) upper corner of that box.
+        max_approach_angle_deg: Largest angle between the approach and straight down.
+        width_margin: Extra opening added to the predicted width before the approach.
+        pre_grasp_distance: Retreat of the pre-grasp pose along ``-approach``, metres.
+        lift_height: Height of the lift pose above the grasp pose (base z), metres.
+        collision_max_points: Largest number of observed points tolerated inside the
+            gripper boxes (sensor noise).
+        min_points_between_fingers: Fewest observed points between the jaws (0: off).
+        check_collision: Run the collision / emptiness filters when a cloud is given.
+        cloud_voxel_size: Voxel size of the cloud downsampling before the checks, metres
+            (0: off).
+        max_collision_checks: Largest number of candidates (best first) that are collision
+            checked; the rest count as ``not_checked``.
+        min_camera_height: Smallest height of the camera above the table, metres.
+        max_camera_tilt_deg: Largest angle between the optical axis and straight down.
+        score_weight: Weight of the grasp score in the ranking.
+        verticality_weight: Weight of ``cos(approach angle from straight down)``.
+        height_weight: Weight of the TCP height above the table (per metre).
+    """
+    table_height: float = 0.0
+    table_clearance: float = 0.005
+    workspace_min: Tuple[float, float, float] = (0.25, -0.35, -0.05)
+    workspace_max: Tuple[float, float, float] = (0.95, 0.35, 0.40)
+    max_approach_angle_deg: float = 60.0
+    width_margin: float = 0.02
+    pre_grasp_distance: float = 0.10
+    lift_height: float = 0.20
+    collision_max_points: int = 3
+    min_points_between_fingers: int = 5
+    check_collision: bool = True
+    cloud_voxel_size: float = 0.003
+    max_collision_checks: int = 300
+    min_camera_height: float = 0.10
+    max_camera_tilt_deg: float = 80.0
+    score_weight: float = 1.0
+    verticality_weight: float = 0.0
+    height_weight: float = 0.0
+
+
+@dataclasses.dataclass
+class PlannedGrasp:
+    """A grasp that passed every filter, as robot poses.
+
+    Attributes:
+        index: Row of the grasp in the planner input.
+        score: Score of the grasp source.
+        rank_value: Value the candidates were sorted by (score plus preferences).
+        width: Predicted object width between the jaws, metres.
+        open_width: Jaw opening for the approach, metres.
+        approach_angle_deg: Angle of the approach from straight down, degrees.
+        pre_grasp: float64 (4, 4) ``T_base_tcp`` before the straight-line approach.
+        grasp: float64 (4, 4) ``T_base_tcp`` at which the jaws close.
+        lift: float64 (4, 4) ``T_base_tcp`` after lifting straight up.
+        grasp_row_base: float32 (17,) the grasp row expressed in the base frame.
+        num_candidates: Number of input rows.
+    """
+    index: int
+    score: float
+    rank_value: float
+    width: float
+    open_width: float
+    approach_angle_deg: float
+    pre_grasp: np.ndarray
+    grasp: np.ndarray
+    lift: np.ndarray
+    grasp_row_base: np.ndarray
+    num_candidates: int = 0
+    ok: bool = dataclasses.field(default=True, init=False)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly copy (poses as nested lists)."""
+        out = dataclasses.asdict(self)
+        for key in ('pre_grasp', 'grasp', 'lift', 'grasp_row_base'):
+            out[key] = np.asarray(out[key]).round(6).tolist()
+        return out
+
+
+@dataclasses.dataclass
+class PlanningFailure:
+    """Why no grasp can be executed. Carries no pose.
+
+    Attributes:
+        reason: ``'no_candidates'`` (the source returned nothing), ``'all_rejected'`` (every
+            candidate failed a filter), ``'invalid_camera_pose'`` or ``'invalid_input'``.
+        message: Human-readable explanation.
+        counts: Rejected candidates per filter (:data:`FILTERS` plus ``not_checked``).
+        num_candidates: Number of input rows.
+    """
+    reason: str
+    message: str = ''
+    counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    num_candidates: int = 0
+    ok: bool = dataclasses.field(default=False, init=False)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly copy."""
+        return dataclasses.asdict(self)
+
+    def __str__(self) -> str:
+        parts = ', '.join(f'{k}={v}' for k, v in self.counts.items() if v)
+        out = f'PlanningFailure({self.reason}): {self.message}'
+        if self.num_candidates:
+            out += f' [{self.num_candidates} candidates; rejected: {parts or "none"}]'
+        return out
+
+
+def check_camera_pose(T_base_cam, *, table_height: float = 0.0, min_height: float = 0.1,
+                      max_tilt_deg: float = 80.0) -> np.ndarray:
+    """Validate a camera pose in the base frame.
+
+    Args:
+        T_base_cam: (4, 4) camera pose, OpenCV camera axes.
+        table_height: z of the table top, metres.
+        min_height: Smallest allowed height of the camera centre above the table, metres.
+        max_tilt_deg: Largest angle between the optical axis and straight down, degrees
+            (a camera looking sideways or up sees no table top).
+
+    Returns:
+        np.ndarray: float64 (4, 4) copy.
+
+    Raises:
+        InvalidCameraPoseError: not a rigid transform, camera below ``table_height +
+            min_height``, or optical axis tilted more than ``max_tilt_deg``.
+    """
+    try:
+        T = check_rigid_transform(T_base_cam, 'T_base_cam')
+    except RigidTransformError as err:
+        raise InvalidCameraPoseError(str(err)) from err
+    height = T[2, 3] - table_height
+    if height < min_height:
+        raise InvalidCameraPoseError(
+            f'camera centre is {height:.3f} m above the table top (z={T[2, 3]:.3f} m, table '
+            f'at {table_height:.3f} m); at least {min_height:.3f} m required')
+    tilt = np.degrees(np.arccos(np.clip(T[:3, 2] @ _DOWN, -1.0, 1.0)))
+    if tilt > max_tilt_deg:
+        raise InvalidCameraPoseError(
+            f'camera optical axis {T[:3, 2].round(3).tolist()} is {tilt:.1f} deg from '
+            f'straight down (max {max_tilt_deg:.1f}): camera looking sideways or up')
+    return T
+
+
+def tcp_poses_from_grasps(grasps) -> np.ndarray:
+    """TCP poses of grasp rows: ``T_F_grasp @ translation(depth, 0, 0)``.
+
+    Args:
+        grasps: (N, 17) grasp rows in frame ``F``.
+
+    Returns:
+        np.ndarray: float64 (N, 4, 4) ``T_F_tcp`` (origin at the middle of the finger tips).
+    """
+    g = np.asarray(grasps, dtype=np.float64)
+    poses = np.tile(np.eye(4), (g.shape[0], 1, 1))
+    R = g[:, 4:13].reshape(-1, 3, 3)
+    poses[:, :3, :3] = R
+    poses[:, :3, 3] = g[:, 13:16] + g[:, 3:4] * R[:, :, 0]
+    return poses
+
+
+def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """Keep the first point of every occupied voxel (deterministic).
+
+    Args:
+        points: (N, 3) points, metres.
+        voxel_size: Voxel edge, metres (<= 0: no downsampling).
+
+    Returns:
+        np.ndarray: (M, 3) subset of ``points`` in their input order.
+    """
+    if voxel_size <= 0 or len(points) == 0:
+        return points
+    keys = np.floor(points / voxel_size).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return points[np.sort(first)]
+
+
+def _points_in_box(points_local: np.ndarray, box: np.ndarray) -> np.ndarray:
+    return np.all((points_local >= box[0]) & (points_local <= box[1]), axis=1)
+
+
+class GraspPlanner:
+    """Turn camera-frame grasp rows into a safe grasp for the robot.
+
+    Exactly one camera calibration is given: ``T_ee_cam`` (eye-in-hand; then every
+    :meth:`plan` call needs the end-effector pose ``T_base_ee`` at capture time) or
+    ``T_base_cam`` (fixed camera).
+
+    Args:
+        config: Limits and preferences.
+        gripper: Gripper box model.
+        T_ee_cam: (4, 4) hand-eye calibration, camera pose in the end-effector frame.
+        T_base_cam: (4, 4) fixed camera pose in the base frame.
+
+    Raises:
+        ValueError: both or neither calibration given, or a calibration that is not rigid.
+    """
+
+    def __init__(self, config: Optional[PlannerConfig] = None,
+                 gripper: Optional[GripperModel] = None, *, T_ee_cam=None,
+                 T_base_cam=None) -> None:
+        if (T_ee_cam is None) == (T_base_cam is None):
+            raise ValueError('give exactly one of T_ee_cam (eye-in-hand) and T_base_cam '
+                             '(fixed camera)')
+        self.config = config or PlannerConfig()
+        self.gripper = gripper or GripperModel()
+        self.T_ee_cam = None if T_ee_cam is None else check_rigid_transform(
+            T_ee_cam, 'T_ee_cam')
+        self.T_base_cam = None if T_base_cam is None else check_rigid_transform(
+            T_base_cam, 'T_base_cam')
+
+    # ------------------------------------------------------------------ frames
+    def camera_pose(self, T_base_ee=None) -> np.ndarray:
+        """Camera pose ``T_base_cam`` of one capture, validated.
+
+        Args:
+            T_base_ee: (4, 4) end-effector pose at capture (eye-in-hand only).
+
+        Returns:
+            np.ndarray: float64 (4, 4).
+
+        Raises:
+            InvalidCameraPoseError: see :func:`check_camera_pose`, or a missing / non-rigid
+                ``T_base_ee``.
+        """
+        if self.T_ee_cam is not None:
+            if T_base_ee is None:
+                raise InvalidCameraPoseError(
+                    'eye-in-hand planner needs the end-effector pose T_base_ee at capture')
+            try:
+                T_base_ee = check_rigid_transform(T_base_ee, 'T_base_ee')
+            except RigidTransformError as err:
+                raise InvalidCameraPoseError(str(err)) from err
+            T = T_base_ee @ self.T_ee_cam
+        else:
+            T = self.T_base_cam
+        cfg = self.config
+        return check_camera_pose(T, table_height=cfg.table_height,
+                                 min_height=cfg.min_camera_height,
+                                 max_tilt_deg=cfg.max_camera_tilt_deg)
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, grasps_cam, *, T_base_ee=None, cloud_cam=None
+             ) -> Union[PlannedGrasp, PlanningFailure]:
+        """Best executable grasp, or the reasons why there is none.
+
+        Args:
+            grasps_cam: (N, 17) grasp rows in the camera frame (graspnetAPI convention).
+            T_base_ee: (4, 4) end-effector pose at capture (eye-in-hand).
+            cloud_cam: optional (M, 3) observed points in the camera frame, metres, for the
+                collision / emptiness filters (NaN rows are dropped).
+
+        Returns:
+            PlannedGrasp | PlanningFailure
+        """
+        result = self.plan_all(grasps_cam, T_base_ee=T_base_ee, cloud_cam=cloud_cam,
+                               max_results=1)
+        if isinstance(result, PlanningFailure):
+            return result
+        return result[0][0]
+
+    def plan_all(self, grasps_cam, *, T_base_ee=None, cloud_cam=None, max_results: int = 1
+                 ) -> Union[Tuple[List[PlannedGrasp], Dict[str, int]], PlanningFailure]:
+        """Up to ``max_results`` executable grasps, best first, with the rejection counts.
+
+        Returns:
+            tuple | PlanningFailure: ``(grasps, counts)`` when at least one grasp passes,
+            else a :class:`PlanningFailure`.
+        """
+        cfg = self.config
+        try:
+            T_base_cam = self.camera_pose(T_base_ee)
+        except InvalidCameraPoseError as err:
+            return PlanningFailure('invalid_camera_pose', str(err))
+        try:
+            grasps = np.asarray(grasps_cam, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            return PlanningFailure('invalid_input', f'grasps are not numeric: {err}')
+        if grasps.ndim != 2 or grasps.shape[1] != GRASP_ARRAY_LEN:
+            if grasps.size == 0:
+                grasps = grasps.reshape(0, GRASP_ARRAY_LEN)
+            else:
+                return PlanningFailure('invalid_input', f'grasps must have shape (N, '
+                                       f'{GRASP_ARRAY_LEN}), got {grasps.shape}')
+        n = grasps.shape[0]
+        counts = {name: 0 for name in FILTERS}
+        counts['not_checked'] = 0
+        if n == 0:
+            return PlanningFailure('no_candidates', 'the grasp source returned no grasp',
+                                   counts, 0)
+
+        alive = np.ones(n, bool)
+
+        def reject(mask: np.ndarray, name: str) -> None:
+            bad = alive & mask
+            counts[name] += int(bad.sum())
+            alive[bad] = False
+
+        # 1. malformed rows
+        finite = np.all(np.isfinite(grasps), axis=1)
+        safe = np.where(finite[:, None], grasps, 0.0)
+        R = safe[:, 4:13].reshape(-1, 3, 3)
+        ortho = np.abs(R @ np.transpose(R, (0, 2, 1)) - np.eye(3)).max(axis=(1, 2)) < 1e-3
+        det_ok = np.abs(np.linalg.det(R) - 1.0) < 1e-3
+        reject(~(finite & ortho & det_ok & (safe[:, 1] > 0) & (safe[:, 3] >= 0)),
+               'invalid_grasp')
+        # 2. width
+        reject(safe[:, 1] > self.gripper.max_width + 1e-6, 'too_wide')
+        # frames
+        grasps_base = transform_grasp_array(safe, T_base_cam)
+        tcp = tcp_poses_from_grasps(grasps_base)
+        gpoint = grasps_base[:, 13:16]
+        lo, hi = np.asarray(cfg.workspace_min, float), np.asarray(cfg.workspace_max, float)
+        inside = np.all((gpoint >= lo) & (gpoint <= hi), axis=1) & np.all(
+            (tcp[:, :3, 3] >= lo) & (tcp[:, :3, 3] <= hi), axis=1)
+        reject(~inside, 'outside_workspace')
+        # 4. approach
+        approach = tcp[:, :3, 0]
+        cos_down = np.clip(approach @ _DOWN, -1.0, 1.0)
+        angle_deg = np.degrees(np.arccos(cos_down))
+        reject(angle_deg > cfg.max_approach_angle_deg + 1e-9, 'approach_angle')
+        # 5. table
+        open_width = np.minimum(safe[:, 1] + cfg.width_margin, self.gripper.max_width)
+        lowest = np.full(n, np.inf)
+        for i in np.nonzero(alive)[0]:
+            corners = self.gripper.corners(open_width[i]) @ tcp[i, :3, :3].T + tcp[i, :3, 3]
+            lowest[i] = corners[:, 2].min()
+        reject(lowest < cfg.table_height + cfg.table_clearance, 'below_table')
+
+        rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
+                cfg.height_weight * (tcp[:, 2, 3] - cfg.table_height))
+        order = [i for i in np.argsort(-rank, kind='stable') if alive[i]]
+
+        cloud = None
+        if cloud_cam is not None and cfg.check_collision:
+            cloud = self._cloud_in_base(cloud_cam, T_base_cam)
+
+        accepted: List[PlannedGrasp] = []
+        for k, i in enumerate(order):
+            if len(accepted) >= max_results or (cloud is not None
+                                                and k >= cfg.max_collision_checks):
+                counts['not_checked'] += 1
+                continue
+            if cloud is not None:
+                reason = self._cloud_check(cloud, tcp[i], open_width[i])
+                if reason is not None:
+                    counts[reason] += 1
+                    continue
+            accepted.append(self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
+                                            float(open_width[i]), float(angle_deg[i]),
+                                            float(rank[i]), n))
+        if not accepted:
+            return PlanningFailure('all_rejected', 'every grasp candidate was rejected',
+                                   counts, n)
+        return accepted, counts
+
+    # ------------------------------------------------------------------ helpers
+    def _cloud_in_base(self, cloud_cam, T_base_cam) -> np.ndarray:
+        cfg = self.config
+        pts = np.asarray(cloud_cam, dtype=np.float64).reshape(-1, 3)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        pts = pts @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
+        # The table itself is handled by the clearance filter.
+        pts = pts[pts[:, 2] > cfg.table_height + 0.5 * cfg.table_clearance]
+        return voxel_downsample(pts, cfg.cloud_voxel_size)
+
+    def _cloud_check(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray,
+                     open_width: float) -> Optional[str]:
+        cfg = self.config
+        reach = (self.gripper.finger_length + self.gripper.palm_depth +
+                 cfg.pre_grasp_distance + self.gripper.max_width)
+        near = np.linalg.norm(cloud_base - T_base_tcp[:3, 3], axis=1) < reach
+        local = (cloud_base[near] - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
+        hits = 0
+        for box in self.gripper.boxes(open_width, sweep=cfg.pre_grasp_distance).values():
+            hits += int(_points_in_box(local, box).sum())
+        if hits > cfg.collision_max_points:
+            return 'collision'
+        if cfg.min_points_between_fingers > 0:
+            inside = int(_points_in_box(local, self.gripper.closing_region(open_width)).sum())
+            if inside < cfg.min_points_between_fingers:
+                return 'empty'
+        return None
+
+    def _make_plan(self, index: int, row_cam: np.ndarray, row_base: np.ndarray,
+                   T_base_tcp: np.ndarray, open_width: float, angle_deg: float,
+                   rank_value: float, n: int) -> PlannedGrasp:
+        cfg = self.config
+        pre = T_base_tcp @ translation_matrix((-cfg.pre_grasp_distance, 0.0, 0.0))
+        lift = T_base_tcp.copy()
+        lift[2, 3] += cfg.lift_height
+        return PlannedGrasp(index=index, score=float(row_cam[0]), rank_value=rank_value,
+                            width=float(row_cam[1]), open_width=open_width,
+                            approach_angle_deg=angle_deg, pre_grasp=pre,
+                            grasp=T_base_tcp.copy(), lift=lift,
+                            grasp_row_base=row_base.astype(np.float32), num_candidates=n)
+

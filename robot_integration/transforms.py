@@ -1,0 +1,219 @@
+"""Rigid transforms, quaternions and pose sanity checks (pure numpy).
+
+Conventions (see ``docs/data_flow.md``): a 4x4 matrix named ``T_a_b`` maps homogeneous points
+from frame ``b`` to frame ``a`` (``p_a = T_a_b @ p_b``); lengths are metres; quaternions are
+``(x, y, z, w)`` (the order of ROS ``geometry_msgs/Quaternion`` and of pybullet), unit norm,
+and describe the rotation ``R`` of the same pose (``R @ v`` rotates a vector of the child
+frame into the parent frame).
+
+Frames used by :mod:`robot_integration`:
+
+* ``base``: robot base frame, z up (against gravity); the table top is the plane
+  ``z = table_height``;
+* ``ee``: end-effector (flange / wrist) frame at which the hand-eye calibration is expressed;
+* ``cam``: camera frame, OpenCV convention (x right, y down, z along the optical axis);
+* ``tcp``: tool centre point of the parallel-jaw gripper: graspnetAPI's gripper axes
+  (x = approach, y = closing direction, z = x cross y), origin at the middle of the finger
+  tips (see :mod:`robot_integration.planner`).
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    'RigidTransformError', 'check_rigid_transform', 'is_rigid', 'invert_transform',
+    'make_transform', 'translation_matrix', 'quaternion_to_matrix', 'matrix_to_quaternion',
+    'pose_to_matrix', 'matrix_to_pose', 'rotation_angle_between',
+    'camera_pose_looking_down'
+]
+
+
+class RigidTransformError(ValueError):
+    """A 4x4 matrix that should be a rigid transform is not one."""
+
+
+def check_rigid_transform(T, name: str = 'T', atol: float = 1e-4) -> np.ndarray:
+    """Validate and return a rigid transform.
+
+    Args:
+        T: (4, 4) homogeneous matrix.
+        name: Name used in error messages (e.g. ``'T_base_cam'``).
+        atol: Tolerance on orthonormality, ``det(R) = 1`` and the last row.
+
+    Returns:
+        np.ndarray: float64 (4, 4) copy of ``T``.
+
+    Raises:
+        RigidTransformError: wrong shape, non-finite values, a last row other than
+            ``(0, 0, 0, 1)``, a non-orthonormal rotation (scale, shear) or a reflection.
+    """
+    try:
+        T = np.array(T, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise RigidTransformError(f'{name} is not a numeric array: {err}') from err
+    if T.shape != (4, 4):
+        raise RigidTransformError(f'{name} must have shape (4, 4), got {T.shape}')
+    if not np.all(np.isfinite(T)):
+        raise RigidTransformError(f'{name} contains NaN or inf')
+    if not np.allclose(T[3], (0.0, 0.0, 0.0, 1.0), atol=atol):
+        raise RigidTransformError(f'{name} last row must be (0, 0, 0, 1), got {T[3].tolist()}')
+    R = T[:3, :3]
+    err = float(np.abs(R @ R.T - np.eye(3)).max())
+    if err > atol:
+        raise RigidTransformError(
+            f'{name} rotation is not orthonormal (max |R R^T - I| = {err:.3g}): scaled, '
+            'sheared or corrupted matrix')
+    det = float(np.linalg.det(R))
+    if abs(det - 1.0) > atol:
+        raise RigidTransformError(f'{name} rotation has det {det:.4f} (a reflection), '
+                                  'expected +1')
+    return T
+
+
+def is_rigid(T, atol: float = 1e-4) -> bool:
+    """Whether ``T`` passes :func:`check_rigid_transform`."""
+    try:
+        check_rigid_transform(T, atol=atol)
+    except RigidTransformError:
+        return False
+    return True
+
+
+def invert_transform(T) -> np.ndarray:
+    """Inverse of a rigid transform: ``T_b_a`` from ``T_a_b``.
+
+    Args:
+        T: (4, 4) rigid transform.
+
+    Returns:
+        np.ndarray: float64 (4, 4).
+    """
+    T = np.asarray(T, dtype=np.float64)
+    R, t = T[:3, :3], T[:3, 3]
+    out = np.eye(4)
+    out[:3, :3] = R.T
+    out[:3, 3] = -R.T @ t
+    return out
+
+
+def make_transform(rotation=None, translation=None) -> np.ndarray:
+    """4x4 transform from a (3, 3) rotation and a (3,) translation in metres."""
+    T = np.eye(4)
+    if rotation is not None:
+        T[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
+    if translation is not None:
+        T[:3, 3] = np.asarray(translation, dtype=np.float64).reshape(3)
+    return T
+
+
+def translation_matrix(offset: Sequence[float]) -> np.ndarray:
+    """Pure translation by ``offset`` (3,) metres."""
+    return make_transform(None, offset)
+
+
+def quaternion_to_matrix(q_xyzw) -> np.ndarray:
+    """Rotation matrix of a quaternion ``(x, y, z, w)``.
+
+    Args:
+        q_xyzw: (4,) quaternion; normalised here (a zero or non-finite one raises).
+
+    Returns:
+        np.ndarray: float64 (3, 3) rotation.
+
+    Raises:
+        ValueError: wrong length, zero norm or non-finite values.
+    """
+    q = np.asarray(q_xyzw, dtype=np.float64).reshape(-1)
+    if q.shape != (4, ):
+        raise ValueError(f'quaternion must have 4 values (x, y, z, w), got {q.shape}')
+    n = np.linalg.norm(q)
+    if not np.isfinite(n) or n < 1e-12:
+        raise ValueError(f'quaternion must be finite and non-zero, got {q.tolist()}')
+    x, y, z, w = q / n
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quaternion(R) -> np.ndarray:
+    """Quaternion ``(x, y, z, w)`` of a rotation matrix, with ``w >= 0``.
+
+    Uses the largest of the four squared components for numerical stability.
+
+    Args:
+        R: (3, 3) rotation (or (4, 4) transform; its rotation block is used).
+
+    Returns:
+        np.ndarray: float64 (4,) unit quaternion ``(x, y, z, w)``.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    if R.shape == (4, 4):
+        R = R[:3, :3]
+    if R.shape != (3, 3):
+        raise ValueError(f'rotation must have shape (3, 3), got {R.shape}')
+    tr = np.trace(R)
+    cand = np.array([1 + 2 * R[0, 0] - tr, 1 + 2 * R[1, 1] - tr, 1 + 2 * R[2, 2] - tr,
+                     1 + tr])  # 4 x^2, 4 y^2, 4 z^2, 4 w^2
+    k = int(np.argmax(cand))
+    s = 2.0 * np.sqrt(max(cand[k], 1e-300))
+    if k == 3:
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s,
+             s / 4]
+    elif k == 0:
+        q = [s / 4, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s,
+             (R[2, 1] - R[1, 2]) / s]
+    elif k == 1:
+        q = [(R[0, 1] + R[1, 0]) / s, s / 4, (R[1, 2] + R[2, 1]) / s,
+             (R[0, 2] - R[2, 0]) / s]
+    else:
+        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, s / 4,
+             (R[1, 0] - R[0, 1]) / s]
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return -q if q[3] < 0 else q
+
+
+def pose_to_matrix(position, q_xyzw) -> np.ndarray:
+    """4x4 transform from a position (3,) in metres and a quaternion ``(x, y, z, w)``."""
+    p = np.asarray(position, dtype=np.float64).reshape(-1)
+    if p.shape != (3, ) or not np.all(np.isfinite(p)):
+        raise ValueError(f'position must be 3 finite values, got {p.tolist()}')
+    return make_transform(quaternion_to_matrix(q_xyzw), p)
+
+
+def matrix_to_pose(T) -> Tuple[np.ndarray, np.ndarray]:
+    """Position (3,) metres and quaternion ``(x, y, z, w)`` (4,) of a rigid transform."""
+    T = check_rigid_transform(T)
+    return T[:3, 3].copy(), matrix_to_quaternion(T[:3, :3])
+
+
+def rotation_angle_between(a, b) -> float:
+    """Angle in radians between two 3-vectors (0 .. pi)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    c = np.dot(a, b) / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)
+    return float(np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def camera_pose_looking_down(position, yaw: float = 0.0) -> np.ndarray:
+    """``T_base_cam`` of an OpenCV camera at ``position`` whose optical axis points straight
+    down (-z of the base frame).
+
+    With ``yaw = 0`` the image x axis (columns) is the base ``-y`` axis and the image y axis
+    (rows) is the base ``-x`` axis; ``yaw`` (radians) rotates the camera about the vertical.
+
+    Args:
+        position: (3,) camera centre in the base frame, metres.
+        yaw: Rotation about the base z axis, radians.
+
+    Returns:
+        np.ndarray: float64 (4, 4) ``T_base_cam``.
+    """
+    c, s = np.cos(yaw), np.sin(yaw)
+    Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    R0 = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    return make_transform(Rz @ R0, position)

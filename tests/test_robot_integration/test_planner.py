@@ -1,0 +1,232 @@
+"""Grasp planner: frame chain, filters, failure reports, safety of the executor."""
+import numpy as np
+import pytest
+
+from graspcontrast_mm.structures.grasp import approach_angle_to_matrix, make_grasp_array
+from robot_integration.executor import Executor, Observation, UnsafeCommandError
+from robot_integration.grasp_sources import InferencerGraspSource, as_grasp_array
+from robot_integration.pipeline import perceive_and_plan
+from robot_integration.planner import (GraspPlanner, PlannedGrasp, PlannerConfig,
+                                       PlanningFailure)
+from robot_integration.transforms import (camera_pose_looking_down, invert_transform,
+                                          make_transform)
+
+# Camera 0.6 m above the table (table top z = 0), looking straight down.
+T_BASE_CAM = camera_pose_looking_down([0.5, 0.0, 0.6])
+CFG = dict(table_height=0.0, workspace_min=(0.2, -0.4, -0.05), workspace_max=(0.9, 0.4, 0.4),
+           max_approach_angle_deg=45.0)
+
+
+def _grasp_cam(t_cam, approach_cam=(0, 0, 1), angle=0.0, width=0.04, depth=0.02,
+               score=0.9):
+    R = approach_angle_to_matrix(np.asarray([approach_cam], float), angle)
+    return make_grasp_array([score], [width], [depth], R, np.asarray([t_cam], float))
+
+
+def _planner(**kw):
+    return GraspPlanner(PlannerConfig(**{**CFG, **kw}), T_base_cam=T_BASE_CAM)
+
+
+def test_frame_chain_fixed_and_eye_in_hand():
+    # Grasp point 0.5 m in front of the camera, 5 cm right / 2 cm up in the image, approach
+    # along the optical axis (straight down), depth 2 cm.
+    g = _grasp_cam([0.05, -0.02, 0.5])
+    # image x = base -y, image y = base -x, optical axis = base -z, camera at (0.5, 0, 0.6)
+    expected_point = np.array([0.5 + 0.02, -0.05, 0.6 - 0.5])
+    expected_tcp = expected_point + [0, 0, -0.02]
+    plan = _planner().plan(g)
+    assert isinstance(plan, PlannedGrasp)
+    np.testing.assert_allclose(plan.grasp_row_base[13:16], expected_point, atol=1e-6)
+    np.testing.assert_allclose(plan.grasp[:3, 3], expected_tcp, atol=1e-6)
+    np.testing.assert_allclose(plan.grasp[:3, 0], [0, 0, -1], atol=1e-6)
+    assert plan.approach_angle_deg == pytest.approx(0.0, abs=1e-3)
+    np.testing.assert_allclose(plan.pre_grasp[:3, 3], expected_tcp + [0, 0, 0.10], atol=1e-6)
+    np.testing.assert_allclose(plan.lift[:3, 3], expected_tcp + [0, 0, 0.20], atol=1e-6)
+    np.testing.assert_allclose(plan.lift[:3, :3], plan.grasp[:3, :3])
+    # Same through an eye-in-hand calibration at an arbitrary end-effector pose.
+    T_base_ee = make_transform(approach_angle_to_matrix(np.array([[0.3, -0.2, -1.0]]), 0.7)[0],
+                               [0.4, 0.1, 0.7])
+    T_ee_cam = invert_transform(T_base_ee) @ T_BASE_CAM
+    planner = GraspPlanner(PlannerConfig(**CFG), T_ee_cam=T_ee_cam)
+    plan2 = planner.plan(g, T_base_ee=T_base_ee)
+    np.testing.assert_allclose(plan2.grasp, plan.grasp, atol=1e-6)
+    # eye-in-hand without the capture pose: refused, no pose
+    fail = planner.plan(g)
+    assert isinstance(fail, PlanningFailure) and fail.reason == 'invalid_camera_pose'
+
+
+def test_rejections_are_counted_per_filter():
+    rows = np.concatenate([
+        _grasp_cam([0.0, 0.0, 0.59]),  # tcp 1 cm below the table top -> below_table
+        _grasp_cam([0.0, 0.7, 0.5]),  # 0.7 m towards base -x: outside the workspace
+        _grasp_cam([0.0, 0.0, 0.5], approach_cam=(np.sin(1.2), 0, np.cos(1.2))),  # 69 deg
+        _grasp_cam([0.0, 0.0, 0.5], width=0.15),  # too wide
+        np.full((1, 17), np.nan, np.float32),  # invalid
+    ])
+    fail = _planner().plan(rows)
+    assert isinstance(fail, PlanningFailure)
+    assert fail.reason == 'all_rejected' and fail.num_candidates == 5
+    assert not hasattr(fail, 'grasp') and not fail.ok
+    for name in ('below_table', 'outside_workspace', 'approach_angle', 'too_wide',
+                 'invalid_grasp'):
+        assert fail.counts[name] == 1, (name, fail.counts)
+    assert 'below_table=1' in str(fail)
+    # the steep grasp passes when the limit allows it
+    plan = _planner(max_approach_angle_deg=75.0).plan(rows)
+    assert isinstance(plan, PlannedGrasp) and plan.index == 2
+    assert plan.approach_angle_deg == pytest.approx(np.degrees(1.2), abs=1e-3)
+    empty = _planner().plan(np.zeros((0, 17)))
+    assert isinstance(empty, PlanningFailure) and empty.reason == 'no_candidates'
+
+
+def test_collision_with_point_inside_gripper_box():
+    planner = _planner(min_points_between_fingers=0, collision_max_points=0)
+    g = _grasp_cam([0.0, 0.0, 0.5], width=0.04)  # closing along camera x = base -y
+    plan = planner.plan(g)
+    # a point inside the left finger (TCP frame: x = -2 cm, y = -open/2 - 5 mm)
+    half_open = plan.open_width / 2
+    p_tcp = np.array([-0.02, -half_open - 0.005, 0.0, 1.0])
+    p_base = plan.grasp @ p_tcp
+    p_cam = (invert_transform(T_BASE_CAM) @ p_base)[:3]
+    fail = planner.plan(g, cloud_cam=p_cam[None])
+    assert isinstance(fail, PlanningFailure) and fail.counts['collision'] == 1
+    # a point between the fingers is no collision (and makes the grasp non-empty)
+    mid = (invert_transform(T_BASE_CAM) @ plan.grasp @ np.array([-0.01, 0, 0, 1.0]))[:3]
+    assert planner.plan(g, cloud_cam=mid[None]).ok
+    fail = _planner(min_points_between_fingers=1).plan(g, cloud_cam=p_cam[None] + [0, 0, -1])
+    assert fail.counts['empty'] == 1
+    # a second, collision-free grasp (rotated 90 deg) is chosen instead
+    g2 = np.concatenate([g, _grasp_cam([0.0, 0.0, 0.5], angle=np.pi / 2, score=0.5)])
+    plan2 = planner.plan(g2, cloud_cam=p_cam[None])
+    assert plan2.ok and plan2.index == 1
+
+
+def test_camera_pose_sanity():
+    g = _grasp_cam([0.0, 0.0, 0.5])
+    bad = {
+        'scaled': T_BASE_CAM @ np.diag([1.2, 1.2, 1.2, 1.0]),
+        'below the table': camera_pose_looking_down([0.5, 0.0, -0.1]),
+        'pointing up': make_transform(np.diag([1.0, -1.0, -1.0]) @ T_BASE_CAM[:3, :3],
+                                      [0.5, 0.0, 0.6]),
+    }
+    for name, T in bad.items():
+        if name == 'scaled':
+            with pytest.raises(ValueError):
+                GraspPlanner(PlannerConfig(**CFG), T_base_cam=T)
+            planner = GraspPlanner(PlannerConfig(**CFG), T_ee_cam=np.eye(4))
+            res = planner.plan(g, T_base_ee=T)
+        else:
+            res = GraspPlanner(PlannerConfig(**CFG), T_base_cam=T).plan(g)
+        assert isinstance(res, PlanningFailure), name
+        assert res.reason == 'invalid_camera_pose', name
+
+
+def test_ranking_and_preferences():
+    flat = _grasp_cam([0.0, 0.0, 0.5], score=0.5)
+    tilted = _grasp_cam([0.0, 0.0, 0.5], approach_cam=(np.sin(0.5), 0, np.cos(0.5)),
+                        score=0.6)
+    rows = np.concatenate([flat, tilted])
+    assert _planner().plan(rows).index == 1
+    assert _planner(verticality_weight=1.0).plan(rows).index == 0
+    plans, counts = _planner().plan_all(rows, max_results=5)
+    assert [p.index for p in plans] == [1, 0] and sum(counts.values()) == 0
+
+
+class _RecordingExecutor(Executor):
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def _move_to(self, T, *, linear):
+        self.calls.append(('move', T))
+        return True
+
+    def _open_gripper(self, width):
+        self.calls.append(('open', width))
+
+    def _close_gripper(self):
+        return 0.0
+
+    def _observe(self):
+        raise NotImplementedError
+
+
+def test_executor_refuses_unsafe_targets():
+    ex = _RecordingExecutor()
+    ok = make_transform(approach_angle_to_matrix(np.array([[0, 0, -1.0]]), 0)[0],
+                        [0.5, 0, 0.1])
+    ex.move_to(ok)
+    low = ok.copy()
+    low[2, 3] = 0.01  # finger tips 1 cm above the table top: allowed
+    ex.move_to(low)
+    for T in (ok @ np.diag([2.0, 1, 1, 1]), make_transform(ok[:3, :3], [0.5, 0, -0.01]),
+              make_transform(ok[:3, :3], [3.0, 0, 0.1]), np.full((4, 4), np.nan)):
+        with pytest.raises(UnsafeCommandError):
+            ex.move_to(T)
+    assert len(ex.calls) == 2
+    with pytest.raises(UnsafeCommandError):
+        ex.open_gripper(float('nan'))
+
+
+class _FixedSource:
+
+    def __init__(self, rows=None, error=None):
+        self.rows, self.error, self.calls = rows, error, 0
+
+    def predict(self, depth_m, K, mask=None):
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return self.rows
+
+
+def test_pipeline_bad_inputs_never_plan():
+    K = np.array([[500.0, 0, 32], [0, 500.0, 24], [0, 0, 1]])
+    planner = _planner(check_collision=False)
+    good = np.full((48, 64), 0.6, np.float32)
+    src = _FixedSource(_grasp_cam([0.0, 0.0, 0.5]))
+    assert perceive_and_plan(Observation(good, K), src, planner).ok
+    for depth in (np.full((48, 64), np.nan, np.float32), np.zeros((48, 64), np.float32),
+                  np.zeros((0, 0), np.float32), np.ones(10, np.float32)):
+        res = perceive_and_plan(Observation(depth, K), src, planner)
+        assert not res.ok and res.result.reason == 'invalid_observation'
+    res = perceive_and_plan(Observation(good, np.zeros((3, 3))), src, planner)
+    assert res.result.reason == 'invalid_observation'
+    res = perceive_and_plan(Observation(good, K), _FixedSource(error=RuntimeError('boom')),
+                            planner)
+    assert res.result.reason == 'source_error' and 'boom' in res.result.message
+    bad_cam = GraspPlanner(PlannerConfig(**CFG),
+                           T_base_cam=camera_pose_looking_down([0.5, 0, 0.02]))
+    res = perceive_and_plan(Observation(good, K), src, bad_cam)
+    assert res.result.reason == 'invalid_camera_pose'
+
+
+def test_inferencer_adapter_is_lazy_and_converts_outputs():
+    rows = _grasp_cam([0.0, 0.0, 0.5])
+
+    class GraspGroupLike:
+        grasp_group_array = rows
+
+    class CallableInferencer:  # mmengine style: __call__(inputs) -> {'predictions': [...]}
+
+        def __init__(self):
+            self.inputs = None
+
+        def __call__(self, inputs):
+            self.inputs = inputs
+            return {'predictions': [GraspGroupLike()], 'visualization': []}
+
+    inf = CallableInferencer()
+    src = InferencerGraspSource(inf)
+    out = src.predict(np.ones((4, 4), np.float32), np.eye(3))
+    np.testing.assert_array_equal(out, rows)
+    assert inf.inputs['depth'].shape == (4, 4) and inf.inputs['depth_scale'] == 1.0
+    lazy = InferencerGraspSource(config='missing.py', checkpoint='missing.pth')
+    assert lazy._inferencer is None  # nothing built before the first prediction
+    assert as_grasp_array(None).shape == (0, 17)
+    assert as_grasp_array(rows[0]).shape == (1, 17)
+    with pytest.raises(ValueError):
+        as_grasp_array(np.zeros((2, 5)))
+    with pytest.raises(ValueError):
+        InferencerGraspSource()
