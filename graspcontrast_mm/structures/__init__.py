@@ -3,6 +3,15 @@ from .frames import (AXIS_INDEX, check_intrinsics, depth_to_points, flip_matrix,
                      from_homogeneous, invert_transform, is_rigid_transform,
                      make_transform, points_to_pixels, rotation_matrix,
                      to_homogeneous, transform_points)
+from .grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT, GRASP_MAX_WIDTH,
+                    GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH, LABEL_ANGLES,
+                    LABEL_DEPTHS, NUM_ANGLES, NUM_DEPTHS, NUM_VIEWS,
+                    approach_angle_to_matrix, closing_centers, decode_label_grasps,
+                    generate_views, grasp_array_from_poses, grasp_array_to_poses,
+                    make_grasp_array, matrix_to_approach_angle, split_grasp_array,
+                    transform_grasp_array, view_angle_to_matrix)
+from .grasp_targets import (GRASP_LABEL_KEYS, check_grasp_labels,
+                            grasp_labels_to_targets, pack_grasp_labels)
 from .gripper_collision import (GripperCollisionResult, check_grasp_collisions,
                                 gripper_collision_counts)
 from .points import (VoxelGrid, farthest_point_sample, match_points,
@@ -14,5 +23,12 @@ __all__ = [
     'rotation_matrix', 'flip_matrix', 'check_intrinsics', 'depth_to_points',
     'points_to_pixels', 'GripperCollisionResult', 'check_grasp_collisions',
     'gripper_collision_counts', 'farthest_point_sample', 'random_point_indices',
-    'nearest_neighbors', 'match_points', 'VoxelGrid', 'voxelize'
+    'nearest_neighbors', 'match_points', 'VoxelGrid', 'voxelize',
+    'GRASP_ARRAY_LEN', 'GRASP_HEIGHT', 'GRASP_MAX_WIDTH', 'GRIPPER_FINGER_WIDTH',
+    'GRIPPER_DEPTH_BASE', 'NUM_VIEWS', 'NUM_ANGLES', 'NUM_DEPTHS', 'LABEL_ANGLES',
+    'LABEL_DEPTHS', 'generate_views', 'approach_angle_to_matrix', 'view_angle_to_matrix',
+    'matrix_to_approach_angle', 'make_grasp_array', 'split_grasp_array',
+    'grasp_array_to_poses', 'grasp_array_from_poses', 'transform_grasp_array',
+    'closing_centers', 'decode_label_grasps', 'GRASP_LABEL_KEYS',
+    'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels'
 ]

@@ -260,7 +260,7 @@ class LoadGraspLabels(BaseTransform):
 
     # ------------------------------------------------------------------ transform
     def transform(self, results: dict) -> dict:
-        from graspcontrast_mm.models.heads.gsnet_labels import grasp_labels_to_targets
+        from graspcontrast_mm.structures.grasp_targets import grasp_labels_to_targets
         for key in ('points', 'pixel_uv'):
             if results.get(key) is None:
                 raise KeyError(f"LoadGraspLabels needs '{key}'; run "
@@ -514,7 +514,7 @@ class PackGraspInputs(PackPointsInputs):
 
     def transform(self, results: dict) -> Optional[dict]:
         import torch
-        from graspcontrast_mm.models.heads.gsnet_labels import pack_grasp_labels
+        from graspcontrast_mm.structures.grasp_targets import pack_grasp_labels
         missing = [k for k in ('objectness_label', 'graspness_label', 'pts_instance_mask',
                                'object_ids', 'object_poses', 'grasp_points',
                                'grasp_widths', 'grasp_scores') if k not in results]
