@@ -1,9 +1,16 @@
 """Generate synthetic scenes in the GraspNet-1Billion layout.
 
+Every preset also writes the labels of GraspNet-1Billion (``grasp_label/``,
+``collision_label/``, ``dex_models/``) and GSNet's per-frame ``graspness/`` maps
+(``--no-labels``: scenes only). See ``docs/data_flow.md`` for the files.
+
 Examples::
 
-    # 4 small scenes (0, 1, 2, 100), 16 views of 640x360: seconds on a CPU
+    # 4 small scenes (0, 1, 2, 100), 16 views of 640x360, coarse labels: ~1 min on a CPU
     python tools/create_graspnet_scenes.py --out data/graspnet_tiny --preset tiny
+
+    # one or more scenes in every split (train, test_seen, test_similar, test_novel)
+    python tools/create_graspnet_scenes.py --out data/graspnet_bench --preset tiny_benchmark
 
     # GraspNet-like: scenes 0-189, 256 views of 1280x720, both cameras
     python tools/create_graspnet_scenes.py --out data/graspnet_syn --preset default
@@ -12,14 +19,20 @@ Examples::
     python tools/create_graspnet_scenes.py --out data/syn --preset default \
         --scene-ids 0-9 100-104 --camera realsense --num-views 64
 
-A rerun with the same settings completes an interrupted run (finished scenes are skipped).
+A rerun with the same settings completes an interrupted run (finished scenes and object
+label files are skipped).
+
+Evaluating with graspnetAPI on a generated root: ``GraspNet(root, camera, split='custom',
+sceneIds=[...])`` (the named splits expect all of their scenes on disk), and
+``GraspNetEval(root, camera, split='custom').eval_scene(scene_id, dump_folder)`` (it reads
+256 frames: generate with ``--num-views 256``).
 """
 import argparse
 import logging
 import sys
 from typing import List
 
-from graspcontrast_mm.synthetic import ManifestMismatchError, generate_dataset
+from graspcontrast_mm.synthetic import PRESETS, ManifestMismatchError, generate_dataset
 
 
 def parse_scene_ids(tokens: List[str]) -> List[int]:
@@ -42,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Generate synthetic scenes in the GraspNet-1Billion layout.')
     parser.add_argument('--out', required=True, help='dataset root to write')
-    parser.add_argument('--preset', default='tiny', choices=['tiny', 'default'])
+    parser.add_argument('--preset', default='tiny', choices=sorted(PRESETS))
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--num-scenes', type=int, default=None,
                        help="first N scene ids of the preset")
@@ -57,6 +70,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--no-noise', action='store_true',
                         help='exact depth (quantised to 1 mm) instead of the sensor model')
     parser.add_argument('--no-rgb', action='store_true', help='do not write rgb images')
+    parser.add_argument('--no-labels', action='store_true',
+                        help='scenes only: no grasp / collision labels, dexnet models or '
+                        'graspness maps')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser.parse_args(argv)
 
@@ -76,6 +92,7 @@ def main(argv=None) -> int:
             seed=args.seed,
             noise=False if args.no_noise else None,
             write_rgb=False if args.no_rgb else None,
+            with_labels=False if args.no_labels else None,
             progress=not args.quiet)
     except ManifestMismatchError as e:
         print(f'error: {e}', file=sys.stderr)

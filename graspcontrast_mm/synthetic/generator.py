@@ -6,15 +6,27 @@ output root. Each scene is a deterministic function of ``(settings, seed, scene_
 1. objects are drawn from the object set of the scene's split (scenes 0-129: ``seen``,
    130-159: ``similar``, 160-189: ``novel``; see :mod:`.objects`) and settled on the table
    with pybullet (:mod:`.scene_layout`);
-2. for every camera, a GraspNet-like trajectory of ``num_views`` poses is drawn
+2. with ``with_labels`` (default), the label files of every object used (once per dataset)
+   and the scene's collision labels are computed (:mod:`.labelled_scene`);
+3. for every camera, a GraspNet-like trajectory of ``num_views`` poses is drawn
    (:mod:`.camera_trajectory`), and each view is ray cast (:mod:`.renderer`), corrupted by
-   the sensor model (:mod:`.depth_noise`) and written.
+   the sensor model (:mod:`.depth_noise`) and written, with its graspness map.
+
+Objects that cannot be used (the mesh fails to load, is broken or open, or is too big for
+the gripper) are left out of a scene with a logged reason and listed under
+``skipped_objects`` in ``synthetic_scene.json``; objects that roll off the table are removed
+(``removed_obj_ids``).
 
 Robustness: a scene is written into ``scenes/.tmp_scene_XXXX-<pid>`` and renamed to
 ``scenes/scene_XXXX`` only when complete (the rename is atomic), so a killed run never
-leaves a scene that looks complete; a rerun removes stale temporary folders and skips
-finished scenes. The generator settings are recorded in ``synthetic_manifest.json`` at the
-root; a root holding a dataset made with different settings is refused.
+leaves a scene that looks complete. Its files outside the scene folder are written first:
+the graspness maps go to ``graspness/.tmp_scene_XXXX-<pid>`` (renamed when complete), then
+``collision_label/scene_XXXX/collision_labels.npz`` (atomic), and only then is the scene
+folder renamed with its completion record ``synthetic_scene.json``. Object label files are
+atomic and skipped when present. A rerun removes stale temporary files and the outputs of
+incomplete scenes, and skips finished scenes and objects. The generator settings (label
+settings included) are recorded in ``synthetic_manifest.json`` at the root; a root holding a
+dataset made with different settings is refused.
 
 Besides the official files, each scene gets ``synthetic_scene.json`` (object ids, names,
 resting poses ``T_world_obj`` in the table frame, removed objects, seed) for label writers.
@@ -34,6 +46,9 @@ import numpy as np
 from .camera_trajectory import (CAMERA_NAMES, TrajectoryConfig, camera_intrinsics,
                                 make_trajectory)
 from .depth_noise import NOISE_PRESETS, apply_depth_noise, quantize_depth_mm
+from .labelled_scene import (GRASPNESS_DIR, LabelConfig, compute_scene_labels,
+                             ensure_object_files, frame_graspness_map, graspness_path,
+                             object_label_problem, save_graspness_map)
 from .objects import LIBRARY_VERSION, ObjectLibrary, object_ids_of_set
 from .renderer import SceneRenderer
 from .scene_layout import LayoutConfig, SceneLayout, settle_objects
@@ -43,14 +58,14 @@ from .writer import (GraspNetLayout, write_annotation_xml, write_meta_mat,
 __all__ = [
     'SyntheticConfig', 'PRESETS', 'get_preset', 'generate_dataset', 'generate_scene',
     'GenerationResult', 'ManifestMismatchError', 'MANIFEST_NAME', 'SCENE_INFO_NAME',
-    'is_scene_complete', 'object_set_for_scene', 'load_scene_info'
+    'is_scene_complete', 'object_set_for_scene', 'load_scene_info', 'LABEL_PRESETS'
 ]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = 'synthetic_manifest.json'
 SCENE_INFO_NAME = 'synthetic_scene.json'
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _TMP_PREFIX = '.tmp_scene_'
 
 
@@ -76,6 +91,9 @@ class SyntheticConfig:
         trajectory: Camera path parameters.
         layout: Drop-and-settle parameters.
         ply_max_edge: Max edge length (metres) of ``models/XXX/nontextured.ply``.
+        with_labels: Also write grasp labels, dexnet models, collision labels and
+            graspness maps (see :mod:`.labelled_scene`).
+        labels: Label density and evaluator-model settings.
     """
     num_views: int = 256
     image_size: Tuple[int, int] = (1280, 720)
@@ -90,6 +108,8 @@ class SyntheticConfig:
     trajectory: TrajectoryConfig = TrajectoryConfig()
     layout: LayoutConfig = LayoutConfig()
     ply_max_edge: float = 0.0025
+    with_labels: bool = True
+    labels: LabelConfig = LabelConfig()
 
     def to_dict(self) -> dict:
         """JSON-serialisable settings (as recorded in the manifest)."""
@@ -103,23 +123,42 @@ class SyntheticConfig:
         return json.loads(json.dumps(d))
 
 
-#: Named settings. ``tiny``: 4 scenes (0, 1, 2 train + 100 test_seen), 3-5 objects,
-#: 16 views of 640x360, realsense only: seconds on a laptop CPU. ``default``: GraspNet-like
-#: (256 views, 1280x720, 6-10 objects, scenes 0-189, both cameras).
+#: Label settings of the presets: ``coarse`` (64 grasp points per object at 1 cm, SDF of
+#: 50 cells: ~1.5 s per object, ~1.2 MB label file, 3-8 MB pickle) and GraspNet-like
+#: ``dense`` (up to 512 points at 5 mm, SDF of 100 cells).
+LABEL_PRESETS: Dict[str, LabelConfig] = {
+    'coarse': LabelConfig(point_spacing=0.01, max_points=64, sdf_grid_dim=50),
+    'dense': LabelConfig(),
+}
+
+_TINY_POOLS = {'seen': (0, 1, 4, 5, 7, 9, 11, 20, 21, 24),
+               'similar': (170, 171, 172, 173, 174),
+               'novel': (12, 13, 14, 15)}
+
+#: Named settings (all with labels). ``tiny``: 4 scenes (0, 1, 2 train + 100 test_seen),
+#: 3-5 objects, 16 views of 640x360, realsense only, coarse labels: a minute or two on a
+#: laptop CPU. ``tiny_benchmark``: the same objects and label density, one or more scenes in
+#: every split (0, 1, 2 train; 100 test_seen; 130 test_similar; 160 test_novel) for AP per
+#: split. ``default``: GraspNet-like (256 views, 1280x720, 6-10 objects, scenes 0-189,
+#: both cameras, dense labels).
 PRESETS: Dict[str, dict] = {
     'tiny': dict(
         config=dict(num_views=16, image_size=(640, 360), cameras=('realsense', ),
-                    num_objects=(3, 5),
-                    object_pools={'seen': (0, 1, 4, 5, 7, 9, 11, 20, 21, 24),
-                                  'similar': (170, 171, 172, 173, 174),
-                                  'novel': (12, 13, 14, 15)}),
+                    num_objects=(3, 5), object_pools=_TINY_POOLS,
+                    labels=LABEL_PRESETS['coarse']),
         scene_ids=(0, 1, 2, 100)),
+    'tiny_benchmark': dict(
+        config=dict(num_views=16, image_size=(640, 360), cameras=('realsense', ),
+                    num_objects=(3, 5), object_pools=_TINY_POOLS,
+                    labels=LABEL_PRESETS['coarse']),
+        scene_ids=(0, 1, 2, 100, 130, 160)),
     'default': dict(
         config=dict(num_views=256, image_size=(1280, 720), cameras=('realsense', 'kinect'),
                     num_objects=(6, 10),
                     object_pools={'seen': tuple(range(12)) + tuple(range(20, 48)),
                                   'similar': tuple(range(170, 190)),
-                                  'novel': (12, 13, 14, 15, 16)}),
+                                  'novel': (12, 13, 14, 15, 16)},
+                    labels=LABEL_PRESETS['dense']),
         scene_ids=tuple(range(190))),
 }
 
@@ -128,7 +167,7 @@ def get_preset(name: str, **overrides) -> Tuple[SyntheticConfig, Tuple[int, ...]
     """Settings and scene ids of a preset, with field overrides.
 
     Args:
-        name: ``'tiny'`` or ``'default'``.
+        name: ``'tiny'``, ``'tiny_benchmark'`` or ``'default'``.
         **overrides: :class:`SyntheticConfig` fields to replace.
 
     Returns:
@@ -162,11 +201,15 @@ class GenerationResult:
         generated: Scene ids generated by this call.
         skipped: Scene ids already complete (left untouched).
         seconds: Wall time.
+        timings: Seconds per stage summed over the generated scenes (``'objects'``,
+            ``'object_labels'``, ``'collision'``, ``'render'``, ``'graspness'``) and
+            ``'num_labelled_objects'`` (objects whose label files were written).
     """
     root: str
     generated: List[int]
     skipped: List[int]
     seconds: float
+    timings: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def is_scene_complete(root: str, scene_id: int) -> bool:
@@ -221,14 +264,26 @@ def _check_manifest(root: str, cfg: SyntheticConfig) -> None:
 
 
 def _remove_stale_temporaries(layout: GraspNetLayout) -> None:
-    scenes_dir = layout.scenes_dir()
-    if not os.path.isdir(scenes_dir):
-        return
-    for name in sorted(os.listdir(scenes_dir)):
-        if name.startswith(_TMP_PREFIX):
-            logger.warning('removing incomplete scene folder %s left by an interrupted run',
-                           os.path.join(scenes_dir, name))
-            shutil.rmtree(os.path.join(scenes_dir, name), ignore_errors=True)
+    """Remove temporary scene folders and half-written files of interrupted runs."""
+    for folder in (layout.scenes_dir(), os.path.join(layout.root, GRASPNESS_DIR)):
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if name.startswith(_TMP_PREFIX):
+                logger.warning('removing incomplete folder %s left by an interrupted run',
+                               os.path.join(folder, name))
+                shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+    # atomic writers leave ``<file>.tmp-<pid>`` only when killed
+    for folder in ('grasp_label', 'dex_models', 'models', 'collision_label'):
+        top = os.path.join(layout.root, folder)
+        if not os.path.isdir(top):
+            continue
+        for dirpath, _, filenames in os.walk(top):
+            for name in filenames:
+                if '.tmp-' in name:
+                    logger.warning('removing half-written file %s',
+                                   os.path.join(dirpath, name))
+                    os.remove(os.path.join(dirpath, name))
 
 
 def _draw_objects(cfg: SyntheticConfig, scene_id: int, rng: np.random.Generator,
@@ -244,8 +299,38 @@ def _draw_objects(cfg: SyntheticConfig, scene_id: int, rng: np.random.Generator,
     return sorted(int(i) for i in rng.choice(np.asarray(pool), size=n, replace=False))
 
 
+def _usable_models(obj_ids: Sequence[int], library: ObjectLibrary,
+                   scene_id: int) -> Tuple[list, Dict[int, str]]:
+    """Models of the drawn ids that can be used, and the reasons of the others."""
+    models, skipped = [], {}
+    for obj_id in obj_ids:
+        try:
+            model = library.get(obj_id)
+            problem = object_label_problem(model)
+        except Exception as exc:  # a library mesh that fails to load or to process
+            model, problem = None, f'mesh could not be loaded: {type(exc).__name__}: {exc}'
+        if problem is None:
+            models.append(model)
+        else:
+            skipped[int(obj_id)] = problem
+            logger.warning('scene %d: object %d left out: %s', scene_id, obj_id, problem)
+    return models, skipped
+
+
+def _remove_stale_scene_outputs(layout: GraspNetLayout, scene_id: int) -> None:
+    """Remove label outputs of a scene that never completed (interrupted run)."""
+    name = layout.scene_name(scene_id)
+    stale = [os.path.join(layout.root, GRASPNESS_DIR, name),
+             os.path.dirname(layout.collision_label(scene_id))]
+    for path in stale:
+        if os.path.exists(path):
+            logger.warning('removing %s of incomplete scene %d', path, scene_id)
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
-                   library: Optional[ObjectLibrary] = None, progress: bool = False) -> str:
+                   library: Optional[ObjectLibrary] = None, progress: bool = False,
+                   timings: Optional[Dict[str, float]] = None) -> str:
     """Generate one complete scene (atomically) under ``root``.
 
     Args:
@@ -254,22 +339,42 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
         cfg: Generator settings.
         library: Object library (a fresh one if ``None``).
         progress: Show a progress bar over views.
+        timings: Optional dict that receives seconds spent per stage (``'objects'``,
+            ``'object_labels'``, ``'collision'``, ``'render'``, ``'graspness'``), added to
+            existing values, and ``'num_labelled_objects'`` (objects whose label files this
+            call wrote).
 
     Returns:
         str: the final scene folder ``root/scenes/scene_XXXX``.
+
+    Raises:
+        FileExistsError: the scene folder exists.
+        RuntimeError: no usable object stayed on the table.
     """
     library = library or ObjectLibrary()
+    timings = timings if timings is not None else {}
+
+    def _tick(key: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[key] = timings.get(key, 0.0) + now - since
+        return now
+
     layout_paths = GraspNetLayout(root)
     final_dir = layout_paths.scene_dir(scene_id)
     if os.path.exists(final_dir):
         raise FileExistsError(f'{final_dir} already exists')
+    _remove_stale_scene_outputs(layout_paths, scene_id)
+    t = time.perf_counter()
     ss = np.random.SeedSequence([int(cfg.seed), int(scene_id)])
     layout_ss, *camera_ss = ss.spawn(1 + len(CAMERA_NAMES))
     layout_rng = np.random.default_rng(layout_ss)
 
     # 1. objects at rest (retry a few drops if too many objects roll away)
     obj_ids = _draw_objects(cfg, scene_id, layout_rng, library)
-    models = [library.get(i) for i in obj_ids]
+    models, skipped_objects = _usable_models(obj_ids, library, scene_id)
+    if not models:
+        raise RuntimeError(f'scene {scene_id}: none of the drawn objects {obj_ids} can be '
+                           f'used ({skipped_objects})')
     order = layout_rng.permutation(len(models))
     layout: Optional[SceneLayout] = None
     for _ in range(3):
@@ -296,11 +401,23 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
         if not os.path.exists(ply):
             v, f = model.dense_mesh(cfg.ply_max_edge)
             write_ply_mesh(ply, v, f)
+    t = _tick('objects', t)
+    scene_labels = None
+    if cfg.with_labels:
+        for model in kept_models:
+            if ensure_object_files(layout_paths, model, cfg.labels):
+                timings['num_labelled_objects'] = timings.get('num_labelled_objects', 0) + 1
+        t = _tick('object_labels', t)
+        scene_labels = compute_scene_labels(layout_paths, kept_models, poses_world,
+                                            cfg.labels)
+        t = _tick('collision', t)
 
-    tmp_dir = os.path.join(layout_paths.scenes_dir(),
-                           f'{_TMP_PREFIX}{int(scene_id):04d}-{os.getpid()}')
-    if os.path.exists(tmp_dir):
-        shutil.rmtree(tmp_dir)
+    tmp_name = f'{_TMP_PREFIX}{int(scene_id):04d}-{os.getpid()}'
+    tmp_dir = os.path.join(layout_paths.scenes_dir(), tmp_name)
+    tmp_graspness = os.path.join(layout_paths.root, GRASPNESS_DIR, tmp_name)
+    for path in (tmp_dir, tmp_graspness):
+        if os.path.exists(path):
+            shutil.rmtree(path)
     os.makedirs(tmp_dir)
     try:
         write_object_id_list(os.path.join(tmp_dir, 'object_id_list.txt'), kept_ids)
@@ -344,6 +461,14 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
                 write_meta_mat(files['meta'], K, poses_cam, kept_ids)
                 if cfg.write_annotations:
                     write_annotation_xml(files['annotation'], poses_cam, kept_ids, names)
+                t = _tick('render', t)
+                if scene_labels is not None:
+                    graspness = frame_graspness_map(depth_mm.astype(np.float64) / 1000.0,
+                                                    out.label, K, poses_cam, scene_labels)
+                    save_graspness_map(
+                        graspness_path(layout_paths.root, tmp_name, camera, frame_id),
+                        graspness)
+                    t = _tick('graspness', t)
         info = {
             'scene_id': int(scene_id),
             'seed': int(cfg.seed),
@@ -351,15 +476,25 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
             'obj_ids': [int(i) for i in kept_ids],
             'obj_names': names,
             'removed_obj_ids': [int(i) for i in layout.removed_ids],
+            'skipped_objects': {str(k): v for k, v in sorted(skipped_objects.items())},
             'poses_world': poses_world.tolist(),
             'frames': 'table frame (z up, table top z=0), metres; poses are T_world_obj',
+            'with_labels': bool(cfg.with_labels),
         }
+        if scene_labels is not None:
+            # label outputs outside the scene folder, before the completion record
+            os.rename(tmp_graspness,
+                      os.path.join(layout_paths.root, GRASPNESS_DIR,
+                                   layout_paths.scene_name(scene_id)))
+            scene_labels.save_collisions(layout_paths.collision_label(scene_id))
         # written last: its presence marks a complete scene
         with open(os.path.join(tmp_dir, SCENE_INFO_NAME), 'w') as f:
             json.dump(info, f, indent=1)
         os.rename(tmp_dir, final_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+        shutil.rmtree(tmp_graspness, ignore_errors=True)
+        _remove_stale_scene_outputs(layout_paths, scene_id)
         raise
     return final_dir
 
@@ -375,13 +510,14 @@ def generate_dataset(out_root: str,
                      seed: Optional[int] = None,
                      noise: Optional[bool] = None,
                      write_rgb: Optional[bool] = None,
+                     with_labels: Optional[bool] = None,
                      config: Optional[SyntheticConfig] = None,
                      progress: bool = True) -> GenerationResult:
     """Generate (or complete) a synthetic dataset in the GraspNet-1Billion layout.
 
     Args:
         out_root: Dataset root (created if needed).
-        preset: ``'tiny'`` or ``'default'`` (see :data:`PRESETS`).
+        preset: ``'tiny'``, ``'tiny_benchmark'`` or ``'default'`` (see :data:`PRESETS`).
         scene_ids: Scenes to generate; default: the preset's.
         num_scenes: Use the first ``num_scenes`` of the preset's scene ids instead.
         num_views: Override the views per scene.
@@ -390,11 +526,12 @@ def generate_dataset(out_root: str,
         seed: Override the seed.
         noise: Override the use of the depth noise model.
         write_rgb: Override writing rgb images.
+        with_labels: Override writing labels (grasp, collision, graspness, dexnet models).
         config: Full settings; replaces the preset's (other overrides still apply).
         progress: Show tqdm progress bars over scenes and views.
 
     Returns:
-        GenerationResult: generated and skipped scene ids.
+        GenerationResult: generated and skipped scene ids, time per stage.
 
     Raises:
         ManifestMismatchError: ``out_root`` holds a dataset made with other settings.
@@ -407,6 +544,7 @@ def generate_dataset(out_root: str,
         if bad:
             raise ValueError(f'unknown camera(s) {bad}; expected {CAMERA_NAMES} or "both"')
     overrides = dict(num_views=num_views, seed=seed, noise=noise, write_rgb=write_rgb,
+                     with_labels=with_labels,
                      image_size=tuple(image_size) if image_size is not None else None,
                      cameras=tuple(cameras) if cameras is not None else None)
     if config is not None:
@@ -430,6 +568,7 @@ def generate_dataset(out_root: str,
     _remove_stale_temporaries(layout)
     library = ObjectLibrary()
     generated, skipped = [], []
+    timings: Dict[str, float] = {}
     scene_iter = scene_ids
     if progress:
         from tqdm import tqdm
@@ -442,8 +581,9 @@ def generate_dataset(out_root: str,
             raise FileExistsError(
                 f'{layout.scene_dir(scene_id)} exists but has no {SCENE_INFO_NAME} '
                 'completion record; delete it to regenerate the scene')
-        generate_scene(root, scene_id, cfg, library=library, progress=progress)
+        generate_scene(root, scene_id, cfg, library=library, progress=progress,
+                       timings=timings)
         generated.append(scene_id)
     if skipped:
         logger.info('skipped %d complete scenes: %s', len(skipped), skipped)
-    return GenerationResult(root, generated, skipped, time.time() - start)
+    return GenerationResult(root, generated, skipped, time.time() - start, timings)

@@ -13,8 +13,13 @@ Layout under a dataset root (``NNNN`` = frame id, ``XXXX`` = scene id, ``XXX`` =
     scenes/scene_XXXX/{camera}/camera_poses.npy    (n_views, 4, 4) T_cam0_cami
     scenes/scene_XXXX/{camera}/cam0_wrt_table.npy  (4, 4) T_table_cam0
     models/XXX/nontextured.ply                     object surface, object frame, metres
-    grasp_label/XXX_labels.npz, collision_label/scene_XXXX/collision_labels.npz,
-    dex_models/XXX.pkl                             (paths provided for label writers)
+    grasp_label/XXX_labels.npz                     per-object grasp labels
+    dex_models/XXX.pkl                             dexnet model of graspnetAPI's evaluator
+    collision_label/scene_XXXX/collision_labels.npz  per-scene collision labels
+    graspness/scene_XXXX/{camera}/NNNN.npy         float16 (H, W) per-pixel graspness
+
+(the label files are written by :mod:`.labelled_scene`; ``docs/data_flow.md`` lists dtypes
+and shapes).
 
 Every writer produces identical bytes for identical inputs, and files that several scenes
 share (models) are written atomically (temporary file + ``os.replace``).
@@ -88,6 +93,12 @@ class GraspNetLayout:
     def dex_model(self, obj_id: int) -> str:
         """``root/dex_models/XXX.pkl``."""
         return os.path.join(self.root, 'dex_models', f'{int(obj_id):03d}.pkl')
+
+    def graspness(self, scene_id: int, camera: str, frame_id: int) -> str:
+        """``root/graspness/scene_XXXX/{camera}/NNNN.npy`` (float16 (H, W) map aligned with
+        the frame's depth image)."""
+        return os.path.join(self.root, 'graspness', self.scene_name(scene_id), camera,
+                            f'{int(frame_id):04d}.npy')
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:

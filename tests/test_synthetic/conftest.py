@@ -1,4 +1,9 @@
-"""Small synthetic datasets generated once per test session."""
+"""Small synthetic datasets generated once per test session.
+
+``clean_root`` is the one labelled dataset of the session (tiny preset: coarse grasp labels,
+dexnet models, collision labels, graspness maps); the graspnetAPI compatibility tests and
+the layout tests share it.
+"""
 import pytest
 
 from graspcontrast_mm.synthetic import generate_dataset
@@ -19,5 +24,5 @@ def clean_root(tmp_path_factory):
 def noisy_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('graspnet_noisy')
     generate_dataset(str(root), 'tiny', scene_ids=[1], num_views=4, image_size=(320, 180),
-                     progress=False)
+                     progress=False, with_labels=False)
     return str(root)

@@ -5,11 +5,16 @@ import sys
 import numpy as np
 import pytest
 
-from graspcontrast_mm.synthetic import (ManifestMismatchError, generate_dataset,
+from graspcontrast_mm.synthetic import (LabelConfig, ManifestMismatchError, generate_dataset,
                                         is_scene_complete)
 from graspcontrast_mm.synthetic import generator as gen_mod
 
-FAST = dict(num_views=3, image_size=(160, 90), progress=False)
+FAST = dict(num_views=3, image_size=(160, 90), progress=False, with_labels=False)
+#: Labelled, with very coarse labels (16 grasp points per object, SDF of 30 cells).
+LABELLED_CFG = gen_mod.get_preset(
+    'tiny', num_views=3, image_size=(160, 90),
+    labels=LabelConfig(point_spacing=0.02, max_points=16, sdf_grid_dim=30))[0]
+LABELLED = dict(config=LABELLED_CFG, progress=False)
 
 
 def _tree_bytes(root):
@@ -127,9 +132,94 @@ def test_cli(tmp_path):
     assert cli.parse_scene_ids(['0-2', '100', '5,7']) == [0, 1, 2, 5, 7, 100]
     root = str(tmp_path / 'cli')
     args = ['--out', root, '--preset', 'tiny', '--scene-ids', '100', '--num-views', '2',
-            '--image-size', '160', '90', '--camera', 'kinect', '--no-rgb', '--quiet']
+            '--image-size', '160', '90', '--camera', 'kinect', '--no-rgb', '--no-labels',
+            '--quiet']
     assert cli.main(args) == 0
     cam_dir = os.path.join(root, 'scenes', 'scene_0100', 'kinect')
     assert sorted(os.listdir(os.path.join(cam_dir, 'depth'))) == ['0000.png', '0001.png']
     assert not os.path.exists(os.path.join(cam_dir, 'rgb'))
+    assert not os.path.exists(os.path.join(root, 'grasp_label'))
     assert cli.main(args[:-1] + ['--seed', '3', '--quiet']) == 2  # manifest mismatch
+
+
+def test_labelled_run_killed_and_resumed_is_byte_identical(tmp_path, monkeypatch):
+    """Labels are deterministic and an interrupted labelled run resumes to the same bytes;
+    a scene's completion record is written after its collision labels and graspness."""
+    reference = str(tmp_path / 'ref')
+    generate_dataset(reference, 'tiny', scene_ids=[0, 1], **LABELLED)
+    ref = _tree_bytes(reference)
+    for scene in ('scene_0000', 'scene_0001'):
+        assert f'collision_label/{scene}/collision_labels.npz' in ref
+        assert f'graspness/{scene}/realsense/0002.npy' in ref
+    assert any(k.startswith('grasp_label/') for k in ref)
+    assert any(k.startswith('dex_models/') for k in ref)
+
+    root = str(tmp_path / 'r')
+    real_save = gen_mod.save_graspness_map
+    calls = {'n': 0}
+
+    def dying_save(*args, **kwargs):
+        calls['n'] += 1
+        if calls['n'] == LABELLED_CFG.num_views + 2:  # second graspness map of scene 1
+            raise KeyboardInterrupt
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(gen_mod, 'save_graspness_map', dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(root, 'tiny', scene_ids=[0, 1], **LABELLED)
+    monkeypatch.setattr(gen_mod, 'save_graspness_map', real_save)
+    assert is_scene_complete(root, 0) and not is_scene_complete(root, 1)
+    assert not os.path.exists(os.path.join(root, 'graspness', 'scene_0001'))
+    assert not os.path.exists(os.path.join(root, 'collision_label', 'scene_0001'))
+
+    # a harder kill: outputs of scene 1 without its completion record, half-written files
+    os.makedirs(os.path.join(root, 'graspness', 'scene_0001', 'realsense'))
+    os.makedirs(os.path.join(root, 'graspness', '.tmp_scene_0001-99999'))
+    os.makedirs(os.path.join(root, 'collision_label', 'scene_0001'))
+    open(os.path.join(root, 'collision_label', 'scene_0001', 'collision_labels.npz'),
+         'wb').close()
+    open(os.path.join(root, 'grasp_label', '000_labels.npz.tmp-99999'), 'wb').close()
+    result = generate_dataset(root, 'tiny', scene_ids=[0, 1], **LABELLED)
+    assert result.generated == [1] and result.skipped == [0]
+    out = _tree_bytes(root)
+    assert sorted(out) == sorted(ref)
+    assert all(out[k] == ref[k] for k in out)
+
+    # with and without labels are different datasets for the manifest
+    with pytest.raises(ManifestMismatchError, match='with_labels'):
+        generate_dataset(root, 'tiny', scene_ids=[0], config=LABELLED_CFG, with_labels=False,
+                         progress=False)
+    with pytest.raises(ManifestMismatchError, match='labels'):
+        generate_dataset(root, 'tiny', scene_ids=[0], num_views=3, image_size=(160, 90),
+                         progress=False)
+
+
+def test_unusable_objects_are_left_out_with_a_reason(tmp_path, monkeypatch, caplog):
+    """A mesh that fails to load (library object 188 has NaN vertices) or does not fit the
+    gripper is skipped with a logged reason; the scene keeps the other objects."""
+    import trimesh
+
+    from graspcontrast_mm.synthetic import ObjectLibrary, ObjectModel, load_scene_info
+
+    class Library(ObjectLibrary):
+
+        def get(self, obj_id):
+            if obj_id == 171:  # a 0.2 m cube: too big for the 0.1 m gripper
+                box = trimesh.creation.box(extents=(0.2, 0.2, 0.2))
+                return ObjectModel(171, 'big_cube', 'test', np.asarray(box.vertices),
+                                   np.asarray(box.faces), 1.0)
+            return super().get(obj_id)
+
+    monkeypatch.setattr(gen_mod, 'ObjectLibrary', Library)
+    cfg, _ = gen_mod.get_preset('tiny', num_objects=(3, 3),
+                                object_pools={'seen': (0, ), 'similar': (170, 171, 188),
+                                              'novel': (12, )})
+    root = str(tmp_path / 'r')
+    with caplog.at_level('WARNING'):
+        generate_dataset(root, 'tiny', scene_ids=[130], config=cfg, **FAST)
+    info = load_scene_info(root, 130)
+    assert info['obj_ids'] == [170]
+    assert sorted(info['skipped_objects']) == ['171', '188']
+    assert 'too big' in info['skipped_objects']['171']
+    assert 'could not be loaded' in info['skipped_objects']['188']
+    assert 'object 188 left out' in caplog.text and 'object 171 left out' in caplog.text
