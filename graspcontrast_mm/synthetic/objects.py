@@ -253,6 +253,15 @@ def _load_and_normalise(path: str, obj_id: int):
     """Load a mesh file, make it one closed surface and scale it to metres."""
     import trimesh
     mesh = trimesh.load(path, force='mesh', process=False)
+    finite = np.isfinite(np.asarray(mesh.vertices)).all(axis=1)
+    if not finite.all():
+        # some pybullet_data meshes carry NaN vertices: drop the faces that use them
+        mesh.update_faces(finite[np.asarray(mesh.faces)].all(axis=1))
+        mesh.remove_unreferenced_vertices()
+    if len(mesh.faces) == 0 or not np.isfinite(mesh.extents).all() or \
+            float(mesh.extents.max()) <= 0:
+        raise ValueError(f'mesh of library object {obj_id} ({path}) has no usable '
+                         'faces (empty or non-finite vertices)')
     mesh.merge_vertices(merge_tex=True, merge_norm=True)
     mesh.remove_unreferenced_vertices()
     rng = np.random.default_rng(np.random.SeedSequence([20240, obj_id]))
