@@ -7,10 +7,13 @@ A grasp source is any object with::
 
 (:class:`GraspSource`). Two are provided:
 
-* :class:`InferencerGraspSource`: adapter around a learned detector, e.g.
-  ``graspcontrast_mm.apis.GraspInferencer`` (built lazily from a config and a checkpoint on
-  the first call) or any object with ``predict`` / ``__call__`` that returns a graspnetAPI
-  ``GraspGroup``, an (N, 17) array or an mmengine-style ``{'predictions': [...]}`` dict.
+* :class:`InferencerGraspSource`: adapter around a learned detector, by default
+  ``graspcontrast_mm.apis.GraspInferencer`` (built lazily from a config and / or a
+  checkpoint), fed the metric depth, ``K`` and a workspace mask (the planner's workspace
+  box intersected with the box around the objects on the table, as GSNet's test-time
+  object crop), with the detector's collision filter and top-k; or any object with
+  ``predict`` / ``__call__`` that returns a graspnetAPI ``GraspGroup``, an (N, 17) array
+  or an mmengine-style ``{'predictions': [...]}`` dict.
 * :class:`GeometricBaselineSource`: a model-free reference. It fits the table plane by
   RANSAC, segments the points above it into clusters (connected pixels without depth
   jumps), and proposes for each cluster a grasp straight down onto its highest part, closing
@@ -29,7 +32,8 @@ from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_MAX_WIDTH,
 
 __all__ = [
     'GraspSource', 'InvalidObservationError', 'sanitize_depth', 'as_grasp_array',
-    'InferencerGraspSource', 'BaselineConfig', 'GeometricBaselineSource', 'fit_table_plane'
+    'InferencerGraspSource', 'BaselineConfig', 'GeometricBaselineSource', 'fit_table_plane',
+    'object_workspace_mask'
 ]
 
 
@@ -38,7 +42,15 @@ class InvalidObservationError(ValueError):
 
 
 class GraspSource:
-    """Interface of a grasp source (duck typing: any object with this ``predict`` works)."""
+    """Interface of a grasp source (duck typing: any object with this ``predict`` works).
+
+    Attributes:
+        wants_workspace_mask: When True, :func:`~robot_integration.pipeline.perceive_and_plan`
+            passes the pixels whose points lie inside the planner's workspace box as
+            ``mask`` (False: no mask, the source sees the whole image).
+    """
+
+    wants_workspace_mask: bool = False
 
     def predict(self, depth_m: np.ndarray, K: np.ndarray,
                 mask: Optional[np.ndarray] = None) -> np.ndarray:
@@ -143,46 +155,143 @@ def as_grasp_array(result: Any) -> np.ndarray:
 
 def _default_inputs(depth_m: np.ndarray, K: np.ndarray,
                     mask: Optional[np.ndarray]) -> Dict[str, Any]:
-    inputs: Dict[str, Any] = dict(depth=depth_m, cam_intrinsic=np.asarray(K, np.float64),
-                                  depth_scale=1.0)
+    """Input of ``GraspInferencer``: one depth dict (float metres, ``depth_scale`` 1)."""
+    inputs: Dict[str, Any] = dict(depth=np.asarray(depth_m, np.float32),
+                                  intrinsics=np.asarray(K, np.float64), depth_scale=1.0)
     if mask is not None:
-        inputs['mask'] = mask
+        inputs['mask'] = np.asarray(mask, bool)
     return inputs
+
+
+def object_workspace_mask(depth_m: np.ndarray, K: np.ndarray,
+                          mask: Optional[np.ndarray] = None, *, margin: float = 0.02,
+                          config: Optional['BaselineConfig'] = None
+                          ) -> Optional[np.ndarray]:
+    """Pixels inside the box around the objects on the table (plus a margin).
+
+    The depth-image counterpart of the ``ObjectWorkspaceCrop`` of GSNet's test pipeline
+    (which needs a label image): the table plane is fitted by RANSAC, the object points
+    are the clusters above it (:meth:`GeometricBaselineSource.segment`), and the box is
+    their extent along the two in-plane axes and from the table plane to their highest
+    point, grown by ``margin`` on every side (so the table around the objects is kept).
+
+    Args:
+        depth_m: float32 (H, W) depth, metres (0 = invalid).
+        K: (3, 3) intrinsics, pixels.
+        mask: optional (H, W) bool region the objects are searched in (and the result is
+            restricted to).
+        margin: Growth of the box, metres.
+        config: Segmentation parameters (default :class:`BaselineConfig`).
+
+    Returns:
+        np.ndarray or None: bool (H, W) mask, or None when no object is found.
+    """
+    seg = GeometricBaselineSource(config)
+    n, d, labels, cloud, height = seg.segment(depth_m, K, mask)
+    obj = labels > 0
+    if not obj.any():
+        return None
+    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(n, e1)
+    basis = np.stack([e1, e2, n], axis=1).astype(np.float32)  # columns: table-frame axes
+    coords = cloud @ basis  # (H, W, 3): in-plane coordinates and height (up to offset)
+    coords[..., 2] = height
+    lo = coords[obj].min(0) - margin
+    hi = coords[obj].max(0) + margin
+    lo[2] = -margin  # objects rest on the table: their box reaches down to it
+    valid = np.asarray(depth_m) > 0
+    out = valid & np.all((coords >= lo) & (coords <= hi), axis=-1)
+    if mask is not None:
+        out &= np.asarray(mask, bool)
+    return out if out.any() else None
 
 
 class InferencerGraspSource(GraspSource):
     """Grasp source backed by a learned detector (built on first use).
 
+    With ``graspcontrast_mm.apis.GraspInferencer`` (the default, built from ``config`` and /
+    or ``checkpoint``), one :meth:`predict` runs::
+
+        infer(dict(depth=depth_m, intrinsics=K, depth_scale=1.0, mask=mask), seed=seed,
+              top_k=top_k, score_thr=score_thr, collision_filter=collision_filter)
+
+    on the float depth in metres, where ``mask`` is the caller's mask intersected with the
+    object workspace (``workspace='objects'``, see :func:`object_workspace_mask`), and
+    returns the ``GraspGroup`` rows (camera frame, sorted by score). No object on the table
+    (or an empty result) gives an (0, 17) array, which the planner reports as a
+    :class:`~robot_integration.planner.PlanningFailure` (``'no_candidates'``).
+
     Args:
         inferencer: A ready detector: an object with ``predict(depth_m, K, mask=None)``
-            (used as is) or a callable taking the inputs built by ``build_inputs``
-            (mmengine inferencer style). ``None``: build
-            ``graspcontrast_mm.apis.GraspInferencer(model=config, weights=checkpoint,
-            device=device)`` at the first :meth:`predict`.
-        config: Model config path (when ``inferencer`` is None).
-        checkpoint: Checkpoint path (when ``inferencer`` is None).
+            (used as is: no workspace crop and no selection arguments), or a callable in
+            the style of ``GraspInferencer.__call__`` (``f(inputs, **kwargs)``, inputs built
+            by ``build_inputs``). ``None``: build ``GraspInferencer(config, checkpoint,
+            device=device, **inferencer_kwargs)`` at the first use.
+        config: Model config path, or None to take the config embedded in ``checkpoint``
+            (``meta['cfg']``, written by mmengine's runner).
+        checkpoint: Checkpoint path.
         device: Torch device string.
+        collision_filter: Let the detector drop grasps whose gripper collides with the
+            observed cloud (``GraspInferencer``'s model-free check). The planner runs its own
+            collision test in any case.
+        top_k: Keep at most this many best-scored grasps (None: all).
+        score_thr: Drop grasps scored below this (None: keep all).
+        seed: Seed of the detector's point sampling (same image and seed -> same grasps).
+        workspace: ``'objects'``: only the box around the objects above the table plane
+            (plus ``object_margin``) is given to the detector, as in GSNet's test pipeline;
+            ``'full'``: every valid pixel (inside ``mask``).
+        object_margin: Margin of the object box, metres.
+        use_workspace_mask: Ask :func:`~robot_integration.pipeline.perceive_and_plan` for
+            the planner's workspace as a pixel mask (:attr:`wants_workspace_mask`).
+        inferencer_kwargs: Extra keyword arguments of ``GraspInferencer`` (e.g.
+            ``num_points``, ``collision_cfg``, ``test_cfg``).
         build_inputs: ``f(depth_m, K, mask) -> inputs`` for callable detectors; default a
-            dict ``{'depth': (H, W) metres, 'cam_intrinsic': (3, 3), 'depth_scale': 1.0,
-            'mask': (H, W) bool (if given)}``.
-        call_kwargs: Extra keyword arguments of the call.
-        max_grasps: Keep at most this many best-scored rows (None: all).
+            dict ``{'depth': (H, W) metres, 'intrinsics': (3, 3), 'depth_scale': 1.0,
+            'mask': (H, W) bool (if any)}``.
+        call_kwargs: Extra keyword arguments of every call (override the ones above).
+        max_grasps: Keep at most this many best-scored rows after the call (None: all).
+
+    Raises:
+        ValueError: neither an inferencer nor a config / checkpoint, or a bad option.
     """
 
     def __init__(self, inferencer: Any = None, *, config: Optional[str] = None,
                  checkpoint: Optional[str] = None, device: str = 'cpu',
+                 collision_filter: bool = True, top_k: Optional[int] = None,
+                 score_thr: Optional[float] = None, seed: Optional[int] = 0,
+                 workspace: str = 'objects', object_margin: float = 0.02,
+                 use_workspace_mask: bool = True,
+                 inferencer_kwargs: Optional[Dict[str, Any]] = None,
                  build_inputs: Optional[Callable] = None,
                  call_kwargs: Optional[Dict[str, Any]] = None,
                  max_grasps: Optional[int] = None) -> None:
-        if inferencer is None and config is None:
-            raise ValueError('give a ready inferencer or a model config (and checkpoint)')
+        if inferencer is None and config is None and checkpoint is None:
+            raise ValueError('give a ready inferencer, or a model config and / or a '
+                             'checkpoint (a checkpoint written by mmengine embeds its config)')
+        if workspace not in ('objects', 'full'):
+            raise ValueError(f"workspace must be 'objects' or 'full', got {workspace!r}")
+        if top_k is not None and int(top_k) < 1:
+            raise ValueError(f'top_k must be >= 1 or None, got {top_k}')
+        if object_margin < 0:
+            raise ValueError(f'object_margin must be >= 0, got {object_margin}')
         self._inferencer = inferencer
         self.config = config
         self.checkpoint = checkpoint
         self.device = device
+        self.collision_filter = bool(collision_filter)
+        self.top_k = None if top_k is None else int(top_k)
+        self.score_thr = score_thr
+        self.seed = seed
+        self.workspace = workspace
+        self.object_margin = float(object_margin)
+        self.wants_workspace_mask = bool(use_workspace_mask)
+        self.inferencer_kwargs = dict(inferencer_kwargs or {})
         self.build_inputs = build_inputs or _default_inputs
         self.call_kwargs = dict(call_kwargs or {})
         self.max_grasps = max_grasps
+        #: Details of the last :meth:`predict` (workspace pixels, rows, summary).
+        self.last_info: Dict[str, Any] = {}
 
     @property
     def inferencer(self) -> Any:
@@ -194,23 +303,80 @@ class InferencerGraspSource(GraspSource):
                 raise ImportError(
                     'graspcontrast_mm.apis.GraspInferencer is not available; pass a ready '
                     f'inferencer instead ({err})') from err
-            self._inferencer = GraspInferencer(model=self.config, weights=self.checkpoint,
-                                               device=self.device)
+            self._inferencer = GraspInferencer(self.config, self.checkpoint,
+                                               device=self.device, **self.inferencer_kwargs)
         return self._inferencer
 
+    def build(self) -> 'InferencerGraspSource':
+        """Build the detector now (so that a bad config or checkpoint fails early).
+
+        Returns:
+            InferencerGraspSource: ``self``.
+        """
+        _ = self.inferencer
+        return self
+
+    def call_arguments(self) -> Dict[str, Any]:
+        """Keyword arguments of a callable detector's call."""
+        kwargs: Dict[str, Any] = dict(seed=self.seed, top_k=self.top_k,
+                                      collision_filter=self.collision_filter)
+        if self.score_thr is not None:
+            kwargs['score_thr'] = float(self.score_thr)
+        kwargs.update(self.call_kwargs)
+        return kwargs
+
     def predict(self, depth_m, K, mask=None) -> np.ndarray:
-        """See :meth:`GraspSource.predict`."""
+        """See :meth:`GraspSource.predict`.
+
+        Raises:
+            InvalidObservationError: unusable depth image or intrinsics.
+            TypeError: the detector has neither ``predict`` nor ``__call__`` or returns
+                something that is not a grasp list.
+        """
         inf = self.inferencer
-        if callable(getattr(inf, 'predict', None)):
+        self.last_info = {}
+        if callable(getattr(inf, 'predict', None)) and not _is_mmengine_inferencer(inf):
             out = inf.predict(depth_m, K, mask=mask, **self.call_kwargs)
         elif callable(inf):
-            out = inf(self.build_inputs(depth_m, K, mask), **self.call_kwargs)
+            depth, _ = sanitize_depth(depth_m, K, min_valid_ratio=0.0)
+            K = np.asarray(K, np.float64)
+            if mask is not None:
+                mask = np.asarray(mask, bool)
+                if mask.shape != depth.shape:
+                    raise InvalidObservationError(
+                        f'mask has shape {mask.shape} but the depth image has {depth.shape}')
+            region = mask
+            if self.workspace == 'objects':
+                region = object_workspace_mask(depth, K, mask, margin=self.object_margin)
+                if region is None:  # nothing above the table: no grasp
+                    self.last_info = dict(workspace_pixels=0, num_grasps=0)
+                    return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+            elif region is not None and not region.any():
+                self.last_info = dict(workspace_pixels=0, num_grasps=0)
+                return np.zeros((0, GRASP_ARRAY_LEN), np.float32)
+            out = inf(self.build_inputs(depth, K, region), **self.call_arguments())
+            self.last_info['workspace_pixels'] = (int(region.sum()) if region is not None
+                                                  else int((depth > 0).sum()))
+            if isinstance(out, dict) and out.get('summaries'):
+                self.last_info['summary'] = out['summaries'][0]
         else:
             raise TypeError(f'{type(inf).__name__} has neither predict() nor __call__()')
         rows = as_grasp_array(out)
+        if not np.isfinite(rows).all():
+            rows = rows[np.isfinite(rows).all(axis=1)]
         if self.max_grasps is not None and len(rows) > self.max_grasps:
             rows = rows[np.argsort(-rows[:, 0], kind='stable')[:self.max_grasps]]
+        self.last_info['num_grasps'] = int(len(rows))
         return rows
+
+
+def _is_mmengine_inferencer(obj: Any) -> bool:
+    """Whether ``obj`` is an mmengine inferencer (its ``predict`` is not a grasp source's)."""
+    try:
+        from mmengine.infer import BaseInferencer
+    except ImportError:
+        return False
+    return isinstance(obj, BaseInferencer)
 
 
 def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: float = 0.004,

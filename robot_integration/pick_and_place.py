@@ -8,6 +8,11 @@ Example::
     python robot_integration/pick_and_place.py --source model \\
         --config configs/gsnet.py --checkpoint work_dirs/gsnet/epoch_10.pth --out ...
 
+``--source model`` runs ``graspcontrast_mm.apis.GraspInferencer`` on the metric depth
+(workspace: the planner's box and the objects above the table), with its collision
+filter (``--no-collision-filter`` turns it off) and ``--top-k``; ``--config`` may be left
+out when the checkpoint embeds its config.
+
 Prints SR (successful attempts / attempts) and CR (objects cleared / objects) per clutter
 level, writes ``records.jsonl`` (one line per attempt) and ``summary.json`` to ``--out``.
 ``--timing`` adds the mean time per attempt split into observation (rendering), perception
@@ -50,14 +55,36 @@ def sim_planner_config(sim_config: SimConfig, **overrides) -> PlannerConfig:
 
 
 def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optional[str] = None,
-                 device: str = 'cpu') -> Any:
-    """Grasp source by name: ``'baseline'`` or ``'model'`` (built lazily)."""
+                 device: str = 'cpu', collision_filter: bool = True,
+                 top_k: Optional[int] = None, workspace: str = 'objects',
+                 seed: Optional[int] = 0) -> Any:
+    """Grasp source by name.
+
+    Args:
+        name: ``'baseline'`` (:class:`GeometricBaselineSource`) or ``'model'``
+            (:class:`InferencerGraspSource` around ``GraspInferencer``, built here so that a
+            bad config or checkpoint stops the run before the simulation starts).
+        config: Model config (``'model'``; None: the config embedded in the checkpoint).
+        checkpoint: Model checkpoint (``'model'``).
+        device: Torch device.
+        collision_filter: Detector-side collision filter (``'model'``).
+        top_k: Best grasps kept by the detector (``'model'``; None: all).
+        workspace: ``'objects'`` or ``'full'`` (``'model'``, see
+            :class:`InferencerGraspSource`).
+        seed: Point-sampling seed of the detector (``'model'``).
+
+    Returns:
+        A grasp source.
+    """
     if name == 'baseline':
         return GeometricBaselineSource()
     if name == 'model':
-        if config is None:
-            raise SystemExit('--source model needs --config (and usually --checkpoint)')
-        return InferencerGraspSource(config=config, checkpoint=checkpoint, device=device)
+        if config is None and checkpoint is None:
+            raise SystemExit('--source model needs --checkpoint (and --config unless the '
+                             'checkpoint embeds its config)')
+        return InferencerGraspSource(config=config, checkpoint=checkpoint, device=device,
+                                     collision_filter=collision_filter, top_k=top_k,
+                                     workspace=workspace, seed=seed).build()
     raise SystemExit(f'unknown --source {name!r}')
 
 
@@ -126,6 +153,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--config', help='model config (--source model)')
     p.add_argument('--checkpoint', help='model checkpoint (--source model)')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--top-k', type=int, default=None,
+                   help='best grasps kept by the model (--source model; default all)')
+    p.add_argument('--no-collision-filter', action='store_true',
+                   help="turn off the model's own collision filter (--source model; the "
+                   'planner checks collisions in any case)')
+    p.add_argument('--workspace', choices=['objects', 'full'], default='objects',
+                   help='model input: the box around the objects above the table '
+                   '(default, as the GSNet test crop) or every pixel of the workspace')
+    p.add_argument('--num-threads', type=int, default=None,
+                   help='torch CPU threads (--source model; default: torch default)')
     p.add_argument('--backend', choices=['sim'], default='sim',
                    help='execution backend (the ROS 2 node is started separately, see '
                    'robot_integration/README.md)')
@@ -160,8 +197,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
     args = parse_args(argv)
     counts = args.objects_per_level or [CLUTTER_LEVELS[n] for n in args.levels]
     levels = dict(zip(args.levels, counts))
+    if args.num_threads is not None and args.source == 'model':
+        import torch
+        torch.set_num_threads(max(int(args.num_threads), 1))
     source = build_source(args.source, config=args.config, checkpoint=args.checkpoint,
-                          device=args.device)
+                          device=args.device, collision_filter=not args.no_collision_filter,
+                          top_k=args.top_k, workspace=args.workspace)
     sim_cfg = SimConfig(image_scale=args.image_scale,
                         object_ids=tuple(args.object_ids) if args.object_ids else None)
     protocol = ProtocolConfig(max_attempts_per_object=args.max_attempts_per_object,

@@ -19,7 +19,7 @@ from .executor import Observation
 from .grasp_sources import InvalidObservationError, as_grasp_array, sanitize_depth
 from .planner import GraspPlanner, InvalidCameraPoseError, PlannedGrasp, PlanningFailure
 
-__all__ = ['PickPlan', 'perceive_and_plan']
+__all__ = ['PickPlan', 'perceive_and_plan', 'workspace_mask']
 
 
 @dataclasses.dataclass
@@ -48,7 +48,9 @@ def perceive_and_plan(observation: Observation, source: Any, planner: GraspPlann
 
     Args:
         observation: Depth capture (``T_base_ee`` is required by eye-in-hand planners).
-        source: Grasp source (``predict(depth_m, K, mask=None)``).
+        source: Grasp source (``predict(depth_m, K, mask=None)``). A source whose
+            ``wants_workspace_mask`` is True gets ``mask`` = the pixels inside the planner's
+            workspace box (:func:`workspace_mask`).
         planner: Grasp planner.
         min_valid_ratio: Smallest fraction of valid depth pixels.
         max_cloud_depth: Points farther than this (metres) are left out of the collision
@@ -68,9 +70,15 @@ def perceive_and_plan(observation: Observation, source: Any, planner: GraspPlann
                                   min_valid_ratio=min_valid_ratio)
     except InvalidObservationError as err:
         return PickPlan(PlanningFailure('invalid_observation', str(err)), 0, timings)
+    K = np.asarray(observation.K, np.float64)
     t0 = time.perf_counter()
     try:
-        grasps = as_grasp_array(source.predict(depth, np.asarray(observation.K, np.float64)))
+        if getattr(source, 'wants_workspace_mask', False):
+            mask = workspace_mask(depth, K, planner.camera_pose(observation.T_base_ee),
+                                  planner.config.workspace_min, planner.config.workspace_max)
+            grasps = as_grasp_array(source.predict(depth, K, mask=mask))
+        else:
+            grasps = as_grasp_array(source.predict(depth, K))
     except InvalidObservationError as err:
         timings['perception'] = time.perf_counter() - t0
         return PickPlan(PlanningFailure('invalid_observation', str(err)), 0, timings)
@@ -86,6 +94,32 @@ def perceive_and_plan(observation: Observation, source: Any, planner: GraspPlann
     result = planner.plan(grasps, T_base_ee=observation.T_base_ee, cloud_cam=cloud)
     timings['planning'] = time.perf_counter() - t1
     return PickPlan(result, int(len(grasps)), timings)
+
+
+def workspace_mask(depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,
+                   workspace_min, workspace_max) -> np.ndarray:
+    """Pixels whose back-projected point lies inside a base-frame box.
+
+    Args:
+        depth_m: float32 (H, W) depth, metres (0 = invalid, never selected).
+        K: (3, 3) intrinsics, pixels.
+        T_base_cam: (4, 4) camera pose in the base frame.
+        workspace_min: (3,) lower corner of the box, base frame, metres.
+        workspace_max: (3,) upper corner.
+
+    Returns:
+        np.ndarray: bool (H, W).
+    """
+    depth = np.asarray(depth_m, np.float64)
+    h, w = depth.shape
+    K = np.asarray(K, np.float64)
+    u = (np.arange(w) - K[0, 2]) / K[0, 0]
+    v = (np.arange(h) - K[1, 2]) / K[1, 1]
+    pts = np.stack([u[None, :] * depth, v[:, None] * depth, depth], axis=-1)
+    T = np.asarray(T_base_cam, np.float64)
+    base = pts @ T[:3, :3].T + T[:3, 3]
+    lo, hi = np.asarray(workspace_min, float), np.asarray(workspace_max, float)
+    return (depth > 0) & np.all((base >= lo) & (base <= hi), axis=-1)
 
 
 def _strided_K(K, step: int) -> np.ndarray:

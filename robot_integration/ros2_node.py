@@ -115,7 +115,7 @@ def create_node(node_name: str = 'graspcontrast_grasp_planner') -> Any:
                 hand_eye=list(hand_eye or []), fixed_camera_pose=list(fixed or []),
                 use_tf_camera=self.use_tf_camera, **cfg)
             self.source = (GeometricBaselineSource() if source == 'baseline' else
-                           InferencerGraspSource(config=cfg_path, checkpoint=ckpt or None,
+                           InferencerGraspSource(config=cfg_path or None, checkpoint=ckpt or None,
                                                  device=device))
             self.tf_buffer = tf2_ros.Buffer()
             self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self)

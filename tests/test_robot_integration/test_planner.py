@@ -212,16 +212,20 @@ def test_inferencer_adapter_is_lazy_and_converts_outputs():
 
         def __init__(self):
             self.inputs = None
+            self.kwargs = None
 
-        def __call__(self, inputs):
-            self.inputs = inputs
+        def __call__(self, inputs, **kwargs):
+            self.inputs, self.kwargs = inputs, kwargs
             return {'predictions': [GraspGroupLike()], 'visualization': []}
 
     inf = CallableInferencer()
-    src = InferencerGraspSource(inf)
+    src = InferencerGraspSource(inf, workspace='full', top_k=5)
     out = src.predict(np.ones((4, 4), np.float32), np.eye(3))
     np.testing.assert_array_equal(out, rows)
     assert inf.inputs['depth'].shape == (4, 4) and inf.inputs['depth_scale'] == 1.0
+    np.testing.assert_array_equal(inf.inputs['intrinsics'], np.eye(3))
+    assert 'mask' not in inf.inputs
+    assert inf.kwargs == dict(seed=0, top_k=5, collision_filter=True)
     lazy = InferencerGraspSource(config='missing.py', checkpoint='missing.pth')
     assert lazy._inferencer is None  # nothing built before the first prediction
     assert as_grasp_array(None).shape == (0, 17)
