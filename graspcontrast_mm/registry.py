@@ -23,6 +23,7 @@ from mmdet3d.registry import RUNNERS as MMDET3D_RUNNERS
 from mmdet3d.registry import TRANSFORMS as MMDET3D_TRANSFORMS
 from mmdet3d.registry import VISBACKENDS as MMDET3D_VISBACKENDS
 from mmdet3d.registry import VISUALIZERS as MMDET3D_VISUALIZERS
+from mmdet3d.registry import WEIGHT_INITIALIZERS as MMDET3D_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 SCOPE = 'graspcontrast_mm'
@@ -53,10 +54,16 @@ VISUALIZERS = Registry('visualizer', parent=MMDET3D_VISUALIZERS, scope=SCOPE,
                        locations=['graspcontrast_mm.visualization'])
 INFERENCERS = Registry('inferencer', parent=MMDET3D_INFERENCERS, scope=SCOPE,
                        locations=['graspcontrast_mm.apis'])
+# Weight initializers (``init_cfg=dict(type=...)``). mmengine builds them from its root
+# registry, which switches to this child when the default scope is 'graspcontrast_mm'
+# (every config of this package); without a default scope use 'graspcontrast_mm.<type>'.
+WEIGHT_INITIALIZERS = Registry('weight initializer',
+                               parent=MMDET3D_WEIGHT_INITIALIZERS, scope=SCOPE,
+                               locations=['graspcontrast_mm.engine'])
 
 __all__ = [
     'SCOPE', 'RUNNERS', 'LOOPS', 'HOOKS', 'DATASETS', 'DATA_SAMPLERS',
     'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS', 'OPTIM_WRAPPERS',
     'PARAM_SCHEDULERS', 'METRICS', 'EVALUATOR', 'VISBACKENDS', 'VISUALIZERS',
-    'INFERENCERS'
+    'INFERENCERS', 'WEIGHT_INITIALIZERS'
 ]

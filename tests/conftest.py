@@ -1,5 +1,23 @@
 """Fixtures shared by several test folders."""
+import itertools
+
 import pytest
+
+_scope_ids = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def graspcontrast_default_scope():
+    """Every test starts with ``graspcontrast_mm`` as mmengine's default scope.
+
+    A Runner built by an earlier test leaves its own scope (e.g. ``mmengine``) current,
+    which would make registry look-ups of our components fail in later tests.
+    """
+    import graspcontrast_mm  # noqa: F401
+    from mmengine.registry import DefaultScope
+    DefaultScope.get_instance(f'graspcontrast_mm_test_{next(_scope_ids)}',
+                              scope_name='graspcontrast_mm')
+    yield
 
 #: Scenes of :func:`labelled_graspnet_root`: one train scene, one ``test_seen`` scene.
 LABELLED_SCENES = (0, 100)

@@ -6,6 +6,11 @@ Examples:
     python tools/test.py configs/gsnet_fne_tiny.py CKPT --dump-dir work_dirs/dump
 """
 import argparse
+import os.path as _osp
+import sys
+
+# the repository root, so that configs can pull in projects/ with custom_imports
+sys.path.insert(0, _osp.abspath(_osp.join(_osp.dirname(__file__), '..')))
 
 from mmengine.runner import Runner
 

@@ -8,6 +8,11 @@ Examples:
     torchrun --nproc_per_node=2 tools/train.py CFG --launcher pytorch  # DDP (gloo on CPU)
 """
 import argparse
+import os.path as _osp
+import sys
+
+# the repository root, so that configs can pull in projects/ with custom_imports
+sys.path.insert(0, _osp.abspath(_osp.join(_osp.dirname(__file__), '..')))
 import logging
 import os.path as osp
 

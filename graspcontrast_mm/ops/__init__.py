@@ -8,11 +8,16 @@ wrong in spconv 2.3.8 on CPU and what is done), unless the environment variable
 from .spconv_cpu import (ENV_VAR, apply_spconv_cpu_fixes, remove_spconv_cpu_fixes,
                          rulebook_conv, spconv_cpu_fixes, spconv_cpu_fixes_enabled)
 from .spconv_cpu import _env_allows_fix
+from .spconv_checkpoint_version import (SPCONV_STATE_DICT_VERSION,
+                                        mark_spconv_modules_version2)
+
+mark_spconv_modules_version2()
 
 if _env_allows_fix():
     apply_spconv_cpu_fixes()
 
 __all__ = [
     'ENV_VAR', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes', 'rulebook_conv',
-    'spconv_cpu_fixes', 'spconv_cpu_fixes_enabled'
+    'spconv_cpu_fixes', 'spconv_cpu_fixes_enabled', 'SPCONV_STATE_DICT_VERSION',
+    'mark_spconv_modules_version2'
 ]

@@ -1,0 +1,8 @@
+# GSNet (256/256 labels, kinect frames) with its backbone initialised from GraspContrast
+# FNE pre-training (strict load).
+_base_ = './gsnet_scratch_kinect_256of256.py'
+pretrained_backbone = 'work_dirs/pretrain_fne/epoch_50.pth'
+model = dict(
+    backbone=dict(
+        init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,
+                      prefix='backbone.')))

@@ -1,0 +1,5 @@
+# Ablation: GSNet (16/256 labels) from pre-training without view augmentation
+# (configs/pretrain_noaug.py).
+_base_ = './gsnet_fne_realsense_16of256.py'
+pretrained_backbone = 'work_dirs/pretrain_noaug/epoch_50.pth'
+model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained_backbone)))
