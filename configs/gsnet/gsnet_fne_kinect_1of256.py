@@ -5,4 +5,8 @@ pretrained_backbone = 'work_dirs/pretrain_fne/epoch_50.pth'
 model = dict(
     backbone=dict(
         init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,
-                      prefix='backbone.')))
+                      prefix='backbone.',
+                      # the UNet body is transferred; the final 1x1 projection (the
+                      # contrastive embedding, unconstrained in scale) is re-initialised
+                      key_mapping={r'^final\..*': ''},
+                      ignore_missing=[r'^final\.'])))
