@@ -3,30 +3,15 @@ import glob
 import os.path as osp
 
 import pytest
+from config_diff import config_diff
 from mmengine.config import Config
 
 CONFIG_DIR = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 TOP_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 
 
-def _flatten(obj, prefix=''):
-    """Config -> {dotted.key: leaf value} (lists indexed)."""
-    out = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f'{prefix}{k}.'))
-    elif isinstance(obj, (list, tuple)) and any(isinstance(v, dict) for v in obj):
-        out[prefix + '__len__'] = len(obj)
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f'{prefix}{i}.'))
-    else:
-        out[prefix.rstrip('.')] = obj
-    return out
 
 
-def _diff(a, b):
-    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
-    return {k for k in set(fa) | set(fb) if fa.get(k, '<missing>') != fb.get(k, '<missing>')}
 
 
 @pytest.mark.parametrize('path', TOP_CONFIGS, ids=osp.basename)
@@ -71,14 +56,14 @@ def test_paper_settings_in_pretrain_fne():
 def test_nofne_changes_only_the_fne_switch():
     base = Config.fromfile(osp.join(CONFIG_DIR, 'pretrain_fne.py'))
     abl = Config.fromfile(osp.join(CONFIG_DIR, 'pretrain_nofne.py'))
-    assert _diff(base, abl) == {'model.loss.use_fne'}
+    assert config_diff(base, abl) == {'model.loss.use_fne'}
     assert abl.model.loss.use_fne is False
 
 
 def test_noaug_changes_only_the_augmentation():
     base = Config.fromfile(osp.join(CONFIG_DIR, 'pretrain_fne.py'))
     abl = Config.fromfile(osp.join(CONFIG_DIR, 'pretrain_noaug.py'))
-    changed = _diff(base, abl)
+    changed = config_diff(base, abl)
     assert changed, 'the ablation must change something'
     assert all(k.startswith('train_dataloader.dataset.pipeline.') for k in changed), changed
     base_views = [t.to_dict() for t in base.train_dataloader.dataset.pipeline[0].transforms]

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from config_diff import config_diff
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -33,19 +34,6 @@ def _single_thread():
     torch.set_num_threads(before)
 
 
-def _flatten(obj, prefix=''):
-    """Config -> {dotted.key: leaf value} (lists of dicts indexed)."""
-    out = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f'{prefix}{k}.'))
-    elif isinstance(obj, (list, tuple)) and any(isinstance(v, dict) for v in obj):
-        out[prefix + '__len__'] = len(obj)
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f'{prefix}{i}.'))
-    else:
-        out[prefix.rstrip('.')] = obj
-    return out
 
 
 def _load(name: str) -> Config:
@@ -53,9 +41,6 @@ def _load(name: str) -> Config:
     return Config.fromfile(path)
 
 
-def _diff(a: Config, b: Config) -> set:
-    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
-    return {k for k in set(fa) | set(fb) if fa.get(k, '<missing>') != fb.get(k, '<missing>')}
 
 
 def _gsnet(kind: str, camera: str, fraction: str) -> str:
@@ -132,7 +117,7 @@ def test_gsnet_backbone_is_the_pretrained_one():
 def test_label_fraction_configs_change_only_the_fraction(camera, fraction):
     base = _load(_gsnet('scratch', camera, '256of256'))
     cfg = _load(_gsnet('scratch', camera, fraction))
-    assert _diff(base, cfg) == {'label_fraction', 'train_dataloader.dataset.label_fraction'}
+    assert config_diff(base, cfg) == {'label_fraction', 'train_dataloader.dataset.label_fraction'}
     assert cfg.train_dataloader.dataset.label_fraction == fraction.replace('of', '/')
 
 
@@ -140,7 +125,7 @@ def test_label_fraction_configs_change_only_the_fraction(camera, fraction):
 def test_kinect_configs_change_only_the_camera(fraction):
     base = _load(_gsnet('scratch', 'realsense', fraction))
     cfg = _load(_gsnet('scratch', 'kinect', fraction))
-    assert _diff(base, cfg) == {'camera', 'train_dataloader.dataset.camera',
+    assert config_diff(base, cfg) == {'camera', 'train_dataloader.dataset.camera',
                                 'test_dataloader.dataset.camera', 'test_evaluator.camera'}
     assert cfg.train_dataloader.dataset.camera == cfg.test_dataloader.dataset.camera == \
         cfg.test_evaluator.camera == 'kinect'
@@ -151,7 +136,7 @@ def test_kinect_configs_change_only_the_camera(fraction):
 def test_pretrained_configs_change_only_the_backbone_init(camera, fraction):
     scratch = _load(_gsnet('scratch', camera, fraction))
     fne = _load(_gsnet('fne', camera, fraction))
-    assert _diff(scratch, fne) == INIT_KEYS
+    assert config_diff(scratch, fne) == INIT_KEYS
     init = fne.model.backbone.init_cfg
     assert (init.type, init.prefix) == ('PretrainedStrict', 'backbone.')
     assert init.checkpoint == fne.pretrained_backbone
@@ -160,7 +145,7 @@ def test_pretrained_configs_change_only_the_backbone_init(camera, fraction):
     assert list(init.ignore_missing) == [r'^final\.']
     for kind in ('nofne', 'noaug'):
         abl = _load(_gsnet(kind, camera, fraction))
-        assert _diff(fne, abl) == {'pretrained_backbone', 'model.backbone.init_cfg.checkpoint'}
+        assert config_diff(fne, abl) == {'pretrained_backbone', 'model.backbone.init_cfg.checkpoint'}
     for kind, pretrain in PRETRAIN_OF.items():
         ckpt = _load(_gsnet(kind, camera, fraction)).model.backbone.init_cfg.checkpoint
         assert osp.dirname(ckpt) == f'work_dirs/{pretrain}', ckpt
@@ -176,7 +161,7 @@ def test_tiny_configs():
                'model.num_seeds', 'train_dataloader.', 'test_dataloader.', 'val_dataloader',
                'val_evaluator', 'val_cfg', 'test_evaluator.', 'train_cfg.',
                'default_hooks.logger.', 'train_pipeline.', 'test_pipeline.')
-    changed = _diff(full, tiny)
+    changed = config_diff(full, tiny)
     assert changed and all(k.startswith(allowed) for k in changed), \
         sorted(k for k in changed if not k.startswith(allowed))
     # the recipe stays the reference one
@@ -190,7 +175,7 @@ def test_tiny_configs():
     assert tiny.test_evaluator.data_root == tiny.train_dataloader.dataset.data_root
 
     fne = _load('gsnet_fne_tiny.py')
-    assert _diff(tiny, fne) == INIT_KEYS
+    assert config_diff(tiny, fne) == INIT_KEYS
     pre = _load('pretrain_fne_tiny.py')
     assert fne.model.backbone.init_cfg.checkpoint == \
         f'work_dirs/pretrain_fne_tiny/epoch_{pre.train_cfg.max_epochs}.pth'

@@ -4,6 +4,7 @@ import os.path as osp
 import sys
 
 import pytest
+from config_diff import config_diff
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -86,24 +87,12 @@ def test_num_pos_subsamples_and_validation():
         hardest_contrastive_terms(a[:0], b[:0], p[:0])
 
 
-def _flatten(obj, prefix=''):
-    out = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(_flatten(v, f'{prefix}{k}.'))
-    elif isinstance(obj, (list, tuple)) and any(isinstance(v, dict) for v in obj):
-        for i, v in enumerate(obj):
-            out.update(_flatten(v, f'{prefix}{i}.'))
-    else:
-        out[prefix.rstrip('.')] = obj
-    return out
 
 
 def test_config_swaps_only_the_loss_and_builds():
     cfg = Config.fromfile(PROJECT_CFG)
     base = Config.fromfile(osp.join(ROOT, 'configs', 'pretrain_fne.py'))
-    fa, fb = _flatten(base.to_dict()), _flatten(cfg.to_dict())
-    changed = {k for k in set(fa) | set(fb) if fa.get(k, '<none>') != fb.get(k, '<none>')}
+    changed = config_diff(base, cfg)
     assert changed, 'the project config must change the loss'
     assert all(k.startswith(('model.loss.', 'custom_imports.')) for k in changed), changed
     assert 'projects.PointContrast.pointcontrast' in cfg.custom_imports.imports
