@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from tiny_gsnet import tiny_gsnet_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer, read_intrinsics, read_point_cloud
 from graspcontrast_mm.engine import CheckpointLoadError
@@ -31,12 +32,7 @@ def _single_thread():
 def tiny_cfg() -> Config:
     """A tiny GSNet (random weights) with a test pipeline sampling NUM_POINTS points."""
     return Config(dict(
-        model=dict(type='GSNet',
-                   backbone=dict(type='SparseUNet', in_channels=1, out_channels=16,
-                                 planes=(8, 8, 16, 16, 16, 16, 8, 8), init_dim=8),
-                   crop_head=dict(type='CylinderCropHead', mlp_channels=(16, 16)),
-                   swad_head=dict(type='SWADHead', hidden_channels=16),
-                   num_seeds=32, test_cfg=dict(empty_if_no_graspable=False)),
+        model=tiny_gsnet_model_cfg(),
         test_dataloader=dict(dataset=dict(type='GraspNetDataset', data_root='unused',
                                           pipeline=[
                                               dict(type='LoadDepthImage'),

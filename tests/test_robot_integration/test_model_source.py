@@ -12,7 +12,8 @@ import pytest
 torch = pytest.importorskip('torch')
 pytest.importorskip('graspnetAPI')
 
-from mmengine.config import Config  # noqa: E402
+from mmengine.config import Config
+from tiny_gsnet import tiny_gsnet_model_cfg  # noqa: E402
 
 from graspcontrast_mm.registry import MODELS  # noqa: E402
 from graspcontrast_mm.structures.frames import depth_to_points  # noqa: E402
@@ -39,12 +40,7 @@ def _single_thread():
 def tiny_cfg() -> Config:
     """A tiny GSNet that returns grasps even untrained (no graspness gate)."""
     return Config(dict(
-        model=dict(type='GSNet',
-                   backbone=dict(type='SparseUNet', in_channels=1, out_channels=16,
-                                 planes=(8, 8, 16, 16, 16, 16, 8, 8), init_dim=8),
-                   crop_head=dict(type='CylinderCropHead', mlp_channels=(16, 16)),
-                   swad_head=dict(type='SWADHead', hidden_channels=16),
-                   num_seeds=32, test_cfg=dict(empty_if_no_graspable=False)),
+        model=tiny_gsnet_model_cfg(),
         test_dataloader=dict(dataset=dict(type='GraspNetDataset', data_root='unused',
                                           pipeline=[
                                               dict(type='LoadDepthImage'),
