@@ -30,6 +30,8 @@ def test_hand_computed_pair():
     assert stats['hit_ratio'] == pytest.approx(3 / 4)
     assert stats['top1_accuracy'] == pytest.approx(2 / 4)
     assert stats['num_points'] == 4
+    # within 2 cm: p0 {p0, p1}, p1 {p0, p1}, p2 {p2}, p3 {p3} -> (2 + 2 + 1 + 1) / 16
+    assert stats['chance_hit_ratio'] == pytest.approx(6 / 16)
     # radius 5 mm: the 1 cm neighbour no longer counts
     assert feature_match_stats(F0, F1, PTS, 0.005)['hit_ratio'] == pytest.approx(0.5)
     # radius 0 reduces to top-1 (distinct points)
@@ -83,6 +85,9 @@ def test_random_features_hit_ratio_matches_chance():
                                 radius)['hit_ratio'] for _ in range(60)]
     # 60 x 150 nearly independent draws: standard error ~ 0.004
     assert np.mean(hits) == pytest.approx(chance, abs=0.02)
+    reported = feature_match_stats(torch.randn(num, 8, generator=g),
+                                   torch.randn(num, 8, generator=g), pts, radius)
+    assert reported['chance_hit_ratio'] == pytest.approx(chance, rel=1e-9)
     top1 = feature_match_stats(torch.randn(num, 8, generator=g),
                                torch.randn(num, 8, generator=g), pts, radius)
     assert top1['top1_accuracy'] < 0.1

@@ -35,8 +35,11 @@ def feature_match_stats(feats0: Tensor,
 
     Returns:
         dict: ``hit_ratio`` (fraction of view-0 key points whose feature NN is a hit),
-        ``top1_accuracy`` (fraction whose NN is exactly the partner ``i``) and
-        ``num_points`` (M). Ties in similarity go to the lowest index.
+        ``top1_accuracy`` (fraction whose NN is exactly the partner ``i``),
+        ``chance_hit_ratio`` (the expected hit ratio of a feature NN drawn uniformly
+        among the M key points: mean over i of ``|{k : ||p_k - p_i|| <= hit_radius}| /
+        M``, the level an uninformative representation reaches) and ``num_points`` (M).
+        Ties in similarity go to the lowest index.
     """
     if feats0.dim() != 2 or feats0.shape != feats1.shape:
         raise ValueError('feats0 and feats1 must both be (M, C), got '
@@ -54,8 +57,12 @@ def feature_match_stats(feats0: Tensor,
     dist = (pts[nn_idx] - pts).norm(dim=1)
     hit = dist <= hit_radius
     exact = nn_idx == torch.arange(num, device=nn_idx.device)
+    within = 0
+    for start in range(0, num, 1024):  # O(M) memory per chunk
+        within += int((torch.cdist(pts[start:start + 1024], pts) <= hit_radius).sum())
     return dict(hit_ratio=hit.double().mean().item(),
                 top1_accuracy=exact.double().mean().item(),
+                chance_hit_ratio=within / float(num * num),
                 num_points=int(num))
 
 
@@ -145,21 +152,24 @@ class FeatureMatchMetric(BaseMetric):
             results (list[dict]): per-pair outputs of :func:`feature_match_stats`.
 
         Returns:
-            dict: ``feature_match_recall``, ``hit_ratio``, ``top1_accuracy``
-            (means over pairs) and ``num_pairs``.
+            dict: ``feature_match_recall``, ``hit_ratio``, ``top1_accuracy``,
+            ``chance_hit_ratio`` (means over pairs) and ``num_pairs``.
         """
         if not results:
             raise ValueError('FeatureMatchMetric got no pairs to evaluate')
         hits = torch.tensor([r['hit_ratio'] for r in results], dtype=torch.float64)
         top1 = torch.tensor([r['top1_accuracy'] for r in results],
                             dtype=torch.float64)
+        chance = [r.get('chance_hit_ratio', float('nan')) for r in results]
         metrics = dict(
             feature_match_recall=(hits > self.inlier_ratio_threshold).double()
             .mean().item(),
             hit_ratio=hits.mean().item(),
             top1_accuracy=top1.mean().item(),
+            chance_hit_ratio=float(torch.tensor(chance, dtype=torch.float64).mean()),
             num_pairs=len(results))
         MMLogger.get_current_instance().info(
             'feature match over {num_pairs} pairs: FMR {feature_match_recall:.4f}, '
-            'hit ratio {hit_ratio:.4f}, top-1 {top1_accuracy:.4f}'.format(**metrics))
+            'hit ratio {hit_ratio:.4f} (chance {chance_hit_ratio:.4f}), '
+            'top-1 {top1_accuracy:.4f}'.format(**metrics))
         return metrics
