@@ -68,5 +68,5 @@ test_evaluator = dict(
 val_dataloader = test_dataloader
 val_evaluator = test_evaluator
 val_cfg = dict(_delete_=True, type='ValLoop')
-train_cfg = dict(max_epochs=8, val_interval=8)
+train_cfg = dict(max_epochs=40, val_interval=40)
 default_hooks = dict(logger=dict(interval=2))

@@ -23,7 +23,7 @@ echo "[main job] 1/5 generating the tiny labelled dataset in $DATA"
 echo "[main job] 2/5 pre-training (configs/pretrain_fne_tiny.py) -> $WORK_DIR/pretrain_fne_tiny"
 "$PY" tools/train.py configs/pretrain_fne_tiny.py --work-dir "$WORK_DIR/pretrain_fne_tiny" \
   --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA
-PRETRAINED="$WORK_DIR/pretrain_fne_tiny/epoch_20.pth"
+PRETRAINED="$(cat "$WORK_DIR/pretrain_fne_tiny/last_checkpoint")"
 
 echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone and from scratch"
 GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.dataset.data_root=$DATA test_evaluator.data_root=$DATA"
@@ -34,13 +34,13 @@ GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.datase
 
 echo "[main job] 4/5 graspnetAPI AP on the generated test scenes"
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
-  "$PY" tools/test.py "configs/$RUN.py" "$WORK_DIR/$RUN/epoch_8.pth" \
+  "$PY" tools/test.py "configs/$RUN.py" "$(cat "$WORK_DIR/$RUN/last_checkpoint")" \
     --work-dir "$WORK_DIR/$RUN/test" --cfg-options $GSNET_DATA_OPTS \
     | grep -E "graspnet/" | sed "s#^#[$RUN] #" | tee "$WORK_DIR/$RUN/test_ap.txt"
 done
 
 echo "[main job] 5/5 grasps and a picture for one frame (scene 100, frame 0)"
-"$PY" tools/infer.py - "$WORK_DIR/gsnet_fne_tiny/epoch_8.pth" \
+"$PY" tools/infer.py - "$(cat "$WORK_DIR/gsnet_fne_tiny/last_checkpoint")" \
   --graspnet-frame "$DATA" 100 realsense 0 --out-dir "$WORK_DIR/inference" --top-k 50
 
 echo "[main job] summary"
