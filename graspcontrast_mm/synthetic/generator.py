@@ -423,10 +423,12 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
         write_object_id_list(os.path.join(tmp_dir, 'object_id_list.txt'), kept_ids)
         renderer = SceneRenderer(kept_models, poses_world)
         names = [m.name for m in kept_models]
+        world_poses_of_camera = {}
         for camera in cfg.cameras:
             cam_rng = np.random.default_rng(camera_ss[CAMERA_NAMES.index(camera)])
             K = camera_intrinsics(camera, cfg.image_size)
             T_world_cams = make_trajectory(cfg.num_views, cam_rng, cfg.trajectory)
+            world_poses_of_camera[camera] = T_world_cams
             T_world_cam0 = T_world_cams[0]
             camera_poses = np.linalg.inv(T_world_cam0)[None] @ T_world_cams
             cam_dir = os.path.join(tmp_dir, camera)
@@ -469,6 +471,12 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
                         graspness_path(layout_paths.root, tmp_name, camera, frame_id),
                         graspness)
                     t = _tick('graspness', t)
+        if {'realsense', 'kinect'} <= set(world_poses_of_camera):
+            # GraspNet's rs_wrt_kn.npy: pose of the realsense camera of frame i w.r.t.
+            # the kinect camera of frame i, (num_views, 4, 4): p_kn = T @ p_rs
+            rs_wrt_kn = np.linalg.inv(world_poses_of_camera['kinect']) @ \
+                world_poses_of_camera['realsense']
+            np.save(os.path.join(tmp_dir, 'rs_wrt_kn.npy'), rs_wrt_kn)
         info = {
             'scene_id': int(scene_id),
             'seed': int(cfg.seed),

@@ -116,6 +116,19 @@ def test_both_cameras_and_object_sets(tmp_path):
         for cam in ('realsense', 'kinect'):
             cam_dir = os.path.join(root, 'scenes', f'scene_{scene:04d}', cam)
             assert np.load(os.path.join(cam_dir, 'camera_poses.npy')).shape == (3, 4, 4)
+        # rs_wrt_kn[i] maps realsense-frame points of view i into the kinect frame of view i
+        scene_dir = os.path.join(root, 'scenes', f'scene_{scene:04d}')
+        rs_wrt_kn = np.load(os.path.join(scene_dir, 'rs_wrt_kn.npy'))
+        assert rs_wrt_kn.shape == (3, 4, 4)
+        world = {}
+        for cam in ('realsense', 'kinect'):
+            d = os.path.join(scene_dir, cam)
+            world[cam] = np.load(os.path.join(d, 'cam0_wrt_table.npy')) @ \
+                np.load(os.path.join(d, 'camera_poses.npy'))
+        p_rs = np.array([0.01, -0.02, 0.5, 1.0])
+        for i in range(3):
+            np.testing.assert_allclose(world['kinect'][i] @ rs_wrt_kn[i] @ p_rs,
+                                       world['realsense'][i] @ p_rs, atol=1e-9)
     ids = lambda s: [int(x) for x in open(  # noqa: E731
         os.path.join(root, 'scenes', f'scene_{s:04d}', 'object_id_list.txt'))]
     assert set(ids(130)) <= set(gen_mod.PRESETS['tiny']['config']['object_pools']['similar'])
