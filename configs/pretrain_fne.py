@@ -7,6 +7,12 @@ _base_ = [
     './_base_/schedules/pretrain_adam_exp095.py',
     './_base_/default_runtime.py',
 ]
-custom_hooks = [dict(type='ValidateBeforeTrainHook')]
+custom_hooks = [
+    dict(type='ValidateBeforeTrainHook'),
+    # paper-scale epochs are long: also keep the latest checkpoint every 1000 iterations,
+    # so a killed run resumes (--resume) from at most 1000 iterations back
+    dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=1,
+         save_last=False),
+]
 default_hooks = dict(
     checkpoint=dict(save_best='feature_match/hit_ratio', rule='greater'))

@@ -90,3 +90,19 @@ def test_missing_data_root_names_the_path(tmp_path):
     proc = run_tool(_train_cmd(str(missing), tmp_path / 'work'))
     assert proc.returncode != 0
     assert str(missing) in proc.stderr
+
+
+def test_iteration_checkpoint_and_resume_from_it(micro_graspnet_root, tmp_path):
+    """Mid-epoch checkpoints (the pre-training configs' iteration CheckpointHook) can be
+    resumed from."""
+    work = tmp_path / 'work'
+    _check(run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=1',
+                               'custom_hooks.1.interval=2')))
+    iter_ckpts = glob.glob(str(work / 'iter_*.pth'))
+    assert len(iter_ckpts) == 1, iter_ckpts  # max_keep_ckpts=1
+    proc = run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=2',
+                               'custom_hooks.1.interval=2') + ['--resume', iter_ckpts[0]])
+    _check(proc)
+    assert 'resumed epoch: 0' in (proc.stdout + proc.stderr).lower() or \
+        'resumed epoch: 1' in (proc.stdout + proc.stderr).lower()
+    assert (work / 'epoch_2.pth').is_file()
