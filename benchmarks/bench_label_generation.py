@@ -54,11 +54,11 @@ def frame_ap(grasp_rows: np.ndarray, scores: np.ndarray, top_k: int = 50) -> flo
         return 0.0
     order = np.argsort(-grasp_rows[:, 0], kind='stable')
     s = scores[order]
-    acc = np.zeros((top_k, len(FRICTIONS)))
-    for j, mu in enumerate(FRICTIONS):
-        good = np.cumsum((s > 0) & (s <= mu))
-        for k in range(top_k):
-            acc[k, j] = good[min(k, len(s) - 1)] / (k + 1)
+    ranks = np.arange(top_k)
+    rows = np.minimum(ranks, len(s) - 1)  # beyond the last grasp the count stays
+    mu = np.asarray(FRICTIONS)
+    good = np.cumsum((s[:, None] > 0) & (s[:, None] <= mu[None]), axis=0)  # (K, F)
+    acc = good[rows] / (ranks + 1)[:, None]
     return float(acc.mean())
 
 

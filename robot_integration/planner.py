@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from graspcontrast_mm.structures.frames import transform_points
 from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT,
                                                GRASP_MAX_WIDTH, transform_grasp_array)
 
@@ -306,6 +307,39 @@ def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
     return points[np.sort(first)]
 
 
+def _lowest_box_z(gripper: GripperModel, T_base_tcp: np.ndarray,
+                  opening: np.ndarray) -> np.ndarray:
+    """Lowest base-frame z of the gripper boxes (:meth:`GripperModel.boxes`) per grasp.
+
+    For an axis-aligned box ``[lo, hi]`` in the TCP frame, the smallest base z over its
+    corners is ``t_z + sum_j min(R[2, j] * lo_j, R[2, j] * hi_j)``.
+
+    Args:
+        gripper: gripper box model.
+        T_base_tcp: (N, 4, 4) TCP poses in the base frame.
+        opening: (N,) jaw openings, metres.
+
+    Returns:
+        np.ndarray: float64 (N,) lowest corner height in the base frame, metres.
+    """
+    n = T_base_tcp.shape[0]
+    half = 0.5 * np.asarray(opening, dtype=np.float64)
+    fl, ft, fh = gripper.finger_length, gripper.finger_thickness, gripper.finger_height
+    outer = 0.5 * gripper.max_width + ft
+    zero = np.zeros(n)
+    boxes = (  # (lo, hi), each (N, 3), TCP frame
+        (np.stack([zero - fl, -half - ft, zero - fh / 2], 1),
+         np.stack([zero, -half, zero + fh / 2], 1)),
+        (np.stack([zero - fl, half, zero - fh / 2], 1),
+         np.stack([zero, half + ft, zero + fh / 2], 1)),
+        (np.tile([-fl - gripper.palm_depth, -outer, -gripper.palm_height / 2], (n, 1)),
+         np.tile([-fl, outer, gripper.palm_height / 2], (n, 1))),
+    )
+    r_z = T_base_tcp[:, 2, :3]
+    low = np.min([np.minimum(r_z * lo, r_z * hi).sum(axis=1) for lo, hi in boxes], axis=0)
+    return T_base_tcp[:, 2, 3] + low
+
+
 def _points_in_box(points_local: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.all((points_local >= box[0]) & (points_local <= box[1]), axis=1)
 
@@ -452,10 +486,7 @@ class GraspPlanner:
         reject(angle_deg > cfg.max_approach_angle_deg + 1e-9, 'approach_angle')
         # 5. table
         open_width = np.minimum(safe[:, 1] + cfg.width_margin, self.gripper.max_width)
-        lowest = np.full(n, np.inf)
-        for i in np.nonzero(alive)[0]:
-            corners = self.gripper.corners(open_width[i]) @ tcp[i, :3, :3].T + tcp[i, :3, 3]
-            lowest[i] = corners[:, 2].min()
+        lowest = _lowest_box_z(self.gripper, tcp, open_width)
         reject(lowest < cfg.table_height + cfg.table_clearance, 'below_table')
 
         rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
@@ -490,7 +521,7 @@ class GraspPlanner:
         cfg = self.config
         pts = np.asarray(cloud_cam, dtype=np.float64).reshape(-1, 3)
         pts = pts[np.all(np.isfinite(pts), axis=1)]
-        pts = pts @ T_base_cam[:3, :3].T + T_base_cam[:3, 3]
+        pts = transform_points(T_base_cam, pts)
         # The table itself is handled by the clearance filter.
         pts = pts[pts[:, 2] > cfg.table_height + 0.5 * cfg.table_clearance]
         return voxel_downsample(pts, cfg.cloud_voxel_size)

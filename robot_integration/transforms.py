@@ -22,6 +22,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from graspcontrast_mm.structures import frames as _frames
+
 __all__ = [
     'RigidTransformError', 'check_rigid_transform', 'is_rigid', 'invert_transform',
     'make_transform', 'translation_matrix', 'quaternion_to_matrix', 'matrix_to_quaternion',
@@ -84,28 +86,28 @@ def is_rigid(T, atol: float = 1e-4) -> bool:
 def invert_transform(T) -> np.ndarray:
     """Inverse of a rigid transform: ``T_b_a`` from ``T_a_b``.
 
+    Delegates to :func:`graspcontrast_mm.structures.frames.invert_transform` (closed form
+    ``[R^T | -R^T t]`` for orthonormal ``R``, general inverse otherwise).
+
     Args:
         T: (4, 4) rigid transform.
 
     Returns:
         np.ndarray: float64 (4, 4).
+
+    Raises:
+        ValueError: ``T`` is not (4, 4).
     """
-    T = np.asarray(T, dtype=np.float64)
-    R, t = T[:3, :3], T[:3, 3]
-    out = np.eye(4)
-    out[:3, :3] = R.T
-    out[:3, 3] = -R.T @ t
-    return out
+    return _frames.invert_transform(T)
 
 
 def make_transform(rotation=None, translation=None) -> np.ndarray:
-    """4x4 transform from a (3, 3) rotation and a (3,) translation in metres."""
-    T = np.eye(4)
-    if rotation is not None:
-        T[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-    if translation is not None:
-        T[:3, 3] = np.asarray(translation, dtype=np.float64).reshape(3)
-    return T
+    """4x4 transform from a (3, 3) rotation and a (3,) translation in metres.
+
+    Delegates to :func:`graspcontrast_mm.structures.frames.make_transform` (raises a
+    ValueError naming the shape of a wrong-sized rotation or translation).
+    """
+    return _frames.make_transform(rotation, translation)
 
 
 def translation_matrix(offset: Sequence[float]) -> np.ndarray:

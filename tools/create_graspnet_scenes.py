@@ -43,11 +43,17 @@ def parse_scene_ids(tokens: List[str]) -> List[int]:
             part = part.strip()
             if not part:
                 continue
-            if '-' in part:
-                lo, hi = (int(x) for x in part.split('-', 1))
-                ids.extend(range(lo, hi + 1))
-            else:
-                ids.append(int(part))
+            try:
+                if '-' in part:
+                    lo, hi = (int(x) for x in part.split('-', 1))
+                else:
+                    lo = hi = int(part)
+            except ValueError:
+                raise ValueError(f'bad scene id {part!r}: expected N or LO-HI '
+                                 '(non-negative integers)') from None
+            if lo > hi:
+                raise ValueError(f'bad scene range {part!r}: {lo} > {hi}')
+            ids.extend(range(lo, hi + 1))
     return sorted(set(ids))
 
 
@@ -79,12 +85,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        scene_ids = parse_scene_ids(args.scene_ids) if args.scene_ids else None
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     try:
         result = generate_dataset(
             args.out,
             args.preset,
-            scene_ids=parse_scene_ids(args.scene_ids) if args.scene_ids else None,
+            scene_ids=scene_ids,
             num_scenes=args.num_scenes,
             num_views=args.num_views,
             cameras=args.camera,

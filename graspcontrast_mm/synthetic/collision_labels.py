@@ -24,6 +24,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from ..structures.frames import invert_transform, transform_points
 from ..structures.grasp import (GRASP_HEIGHT, GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH,
                                 approach_angle_to_matrix, generate_views)
 from .grasp_labels import (GraspLabels, as_trimesh, gripper_collision,
@@ -141,7 +142,7 @@ def compute_scene_collision_labels(meshes: Sequence[Any],
     for i, mesh in enumerate(meshes):
         pts = sample_surface_points(as_trimesh(mesh, names[i]), collision_spacing, None,
                                     seed + i)
-        samples_world.append(pts @ poses[i][:3, :3].T + poses[i][:3, 3])
+        samples_world.append(transform_points(poses[i], pts))
     out = []
     for i in range(n):
         points, offsets, _, own = _label_arrays(grasp_labels[i])
@@ -152,9 +153,8 @@ def compute_scene_collision_labels(meshes: Sequence[Any],
                              f'offsets {offsets.shape}')
         others = [samples_world[j] for j in range(n) if j != i]
         if others:
-            T_obj_world = np.linalg.inv(poses[i])
-            obst = np.concatenate(others, axis=0)
-            obst = obst @ T_obj_world[:3, :3].T + T_obj_world[:3, 3]
+            obst = transform_points(invert_transform(poses[i]),
+                                    np.concatenate(others, axis=0))
             gripper_collision(obst, points, widths, finger_width=finger_width,
                               depth_base=depth_base, height=height, out=coll)
         if table_height is not None:
@@ -255,7 +255,7 @@ def compute_point_graspness(scene_points_cam: np.ndarray,
         if g.shape[0] != p.shape[0]:
             raise ValueError(f'object {i}: {p.shape[0]} grasp points but {g.shape[0]} '
                              'graspness values')
-        pts.append(p @ T[:3, :3].T + T[:3, 3])
+        pts.append(transform_points(T, p))
         vals.append(g)
     _, idx = cKDTree(np.concatenate(pts)).query(scene, k=1)
     out = np.concatenate(vals)[idx]

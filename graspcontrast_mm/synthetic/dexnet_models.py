@@ -30,6 +30,7 @@ from typing import Any, Iterator, Optional, Tuple
 import numpy as np
 
 from .grasp_labels import as_trimesh, check_graspable_mesh
+from .writer import write_ply_mesh
 
 __all__ = [
     'numpy_int_alias', 'compute_sdf_grid', 'build_dexnet_model', 'save_dexnet_model',
@@ -233,18 +234,7 @@ def write_nontextured_ply(path: str,
     tm = as_trimesh(mesh, name)
     vertices, faces = trimesh.remesh.subdivide_to_size(tm.vertices, tm.faces,
                                                        max_edge=max_edge, max_iter=16)
-    vertices = np.ascontiguousarray(vertices, '<f4')
-    faces = np.asarray(faces, '<i4')
-    header = ('ply\nformat binary_little_endian 1.0\n'
-              'comment object surface, object frame, metres\n'
-              f'element vertex {len(vertices)}\n'
-              'property float x\nproperty float y\nproperty float z\n'
-              f'element face {len(faces)}\n'
-              'property list uchar int vertex_indices\nend_header\n').encode('ascii')
-    face_rec = np.zeros(len(faces), dtype=[('n', 'u1'), ('idx', '<i4', (3, ))])
-    face_rec['n'] = 3
-    face_rec['idx'] = faces
-    _atomic_write(path, lambda f: f.write(header + vertices.tobytes() + face_rec.tobytes()))
+    write_ply_mesh(path, vertices, faces)
     return True
 
 

@@ -43,6 +43,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..structures.frames import invert_transform
 from .camera_trajectory import (CAMERA_NAMES, TrajectoryConfig, camera_intrinsics,
                                 make_trajectory)
 from .depth_noise import NOISE_PRESETS, apply_depth_noise, quantize_depth_mm
@@ -430,7 +431,7 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
             T_world_cams = make_trajectory(cfg.num_views, cam_rng, cfg.trajectory)
             world_poses_of_camera[camera] = T_world_cams
             T_world_cam0 = T_world_cams[0]
-            camera_poses = np.linalg.inv(T_world_cam0)[None] @ T_world_cams
+            camera_poses = invert_transform(T_world_cam0)[None] @ T_world_cams
             cam_dir = os.path.join(tmp_dir, camera)
             os.makedirs(cam_dir)
             np.save(os.path.join(cam_dir, 'camK.npy'), K)
@@ -459,7 +460,7 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
                 write_png(files['label'], out.label)
                 if cfg.write_rgb:
                     write_png(files['rgb'], out.shading)
-                poses_cam = np.linalg.inv(T_world_cam)[None] @ poses_world
+                poses_cam = invert_transform(T_world_cam)[None] @ poses_world
                 write_meta_mat(files['meta'], K, poses_cam, kept_ids)
                 if cfg.write_annotations:
                     write_annotation_xml(files['annotation'], poses_cam, kept_ids, names)

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..structures.frames import depth_to_points, transform_points
 from ..structures.grasp import GRASP_MAX_WIDTH
 from .collision_labels import compute_scene_collision_labels, point_graspness
 from .grasp_labels import (GraspLabelConfig, GraspLabels, check_graspable_mesh,
@@ -285,18 +286,16 @@ def frame_graspness_map(depth_m: np.ndarray, label: np.ndarray, K: np.ndarray,
     if len(poses_cam) != len(scene_labels.obj_ids):
         raise ValueError(f'{len(poses_cam)} poses for {len(scene_labels.obj_ids)} objects')
     out = np.zeros(depth_m.shape, dtype=np.float64)
-    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
-    valid = depth_m > 0
+    # camera-frame points of the labelled pixels with a finite, positive depth
+    points, uv = depth_to_points(depth_m, K, mask=label > 0)
+    pix_label = label[uv[:, 1], uv[:, 0]]
     for i, obj_id in enumerate(scene_labels.obj_ids):
-        v, u = np.nonzero(valid & (label == obj_id + 1))
-        if len(v) == 0:
+        sel = pix_label == obj_id + 1
+        if not sel.any():
             continue
-        z = depth_m[v, u]
-        pix = np.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], axis=1)
-        T = np.asarray(poses_cam[i], dtype=np.float64)
-        gp = scene_labels.grasp_points[i] @ T[:3, :3].T + T[:3, 3]
-        _, nn = cKDTree(gp).query(pix, k=1)
-        out[v, u] = scene_labels.point_graspness[i][nn]
+        gp = transform_points(poses_cam[i], scene_labels.grasp_points[i])
+        _, nn = cKDTree(gp).query(points[sel], k=1)
+        out[uv[sel, 1], uv[sel, 0]] = scene_labels.point_graspness[i][nn]
     top = out.max()
     if top > 0:
         out /= top

@@ -18,6 +18,7 @@ import numpy as np
 from mmengine.visualization import Visualizer
 
 from graspcontrast_mm.registry import VISUALIZERS
+from graspcontrast_mm.structures.frames import check_intrinsics
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN, GRIPPER_DEPTH_BASE
 
 __all__ = [
@@ -184,9 +185,7 @@ def view_camera(points_cam: np.ndarray,
     pts = np.asarray(points_cam, dtype=np.float64).reshape(-1, 3)
     pts = pts[np.isfinite(pts).all(axis=1)]
     if K is not None:
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3):
-            raise ValueError(f'K must be a 3x3 intrinsic matrix, got shape {K.shape}')
+        K = check_intrinsics(K)  # (3, 3), finite, positive focal lengths
         if K_image_size is None:
             K_image_size = (max(1, int(round(2 * K[0, 2]))), max(1, int(round(2 * K[1, 2]))))
     if image_size is None:

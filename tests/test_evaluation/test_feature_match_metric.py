@@ -117,7 +117,17 @@ def test_errors():
     with pytest.raises(ValueError):
         FeatureMatchMetric(hit_radius=-0.1)
     with pytest.raises(ValueError):
+        FeatureMatchMetric(hit_radius=float('nan'))
+    with pytest.raises(ValueError):
         FeatureMatchMetric(inlier_ratio_threshold=1.5)
+    bad = F0.clone()
+    bad[0, 0] = float('nan')
+    with pytest.raises(ValueError, match='feats0 has non-finite'):
+        feature_match_stats(bad, F1, PTS, 0.02)
+    bad_pts = PTS.clone().double()
+    bad_pts[1, 2] = float('inf')
+    with pytest.raises(ValueError, match='key_points_world has non-finite'):
+        feature_match_stats(F0, F1, bad_pts, 0.02)
     with pytest.raises(ValueError):
         metric.compute_metrics([])
     # normalised features are not required

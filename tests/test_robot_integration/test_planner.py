@@ -234,3 +234,16 @@ def test_inferencer_adapter_is_lazy_and_converts_outputs():
         as_grasp_array(np.zeros((2, 5)))
     with pytest.raises(ValueError):
         InferencerGraspSource()
+
+
+def test_lowest_box_z_matches_corners():
+    from robot_integration.planner import GripperModel, _lowest_box_z
+    rng = np.random.default_rng(0)
+    gripper, n = GripperModel(), 20
+    T = np.tile(np.eye(4), (n, 1, 1))
+    T[:, :3, :3] = approach_angle_to_matrix(rng.normal(size=(n, 3)), rng.uniform(0, 3, n))
+    T[:, :3, 3] = rng.normal(size=(n, 3))
+    opening = rng.uniform(0.0, 0.1, n)
+    ref = [(gripper.corners(opening[i]) @ T[i, :3, :3].T + T[i, :3, 3])[:, 2].min()
+           for i in range(n)]
+    np.testing.assert_allclose(_lowest_box_z(gripper, T, opening), ref, atol=1e-12)

@@ -143,6 +143,10 @@ def test_cli(tmp_path):
     finally:
         sys.path.pop(0)
     assert cli.parse_scene_ids(['0-2', '100', '5,7']) == [0, 1, 2, 5, 7, 100]
+    for bad in (['x'], ['5-2'], ['-1']):
+        with pytest.raises(ValueError, match='scene'):
+            cli.parse_scene_ids(bad)
+    assert cli.main(['--out', str(tmp_path / 'bad'), '--scene-ids', '3-1']) == 2
     root = str(tmp_path / 'cli')
     args = ['--out', root, '--preset', 'tiny', '--scene-ids', '100', '--num-views', '2',
             '--image-size', '160', '90', '--camera', 'kinect', '--no-rgb', '--no-labels',

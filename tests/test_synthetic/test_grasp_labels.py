@@ -113,12 +113,9 @@ def test_labels_sphere_hand_values():
         assert not labels.collision[n, i].any()
 
 
-def test_labels_default_sampling_and_timing():
-    import time
+def test_labels_default_sampling():
     box = trimesh.creation.box(extents=(0.05, 0.04, 0.06))
-    t0 = time.perf_counter()
     labels = compute_grasp_labels(box, COARSE, name='box')
-    elapsed = time.perf_counter() - t0
     assert 4 <= labels.num_points <= 16
     # surface points lie on the surface
     import open3d as o3d
@@ -133,7 +130,6 @@ def test_labels_default_sampling_and_timing():
     np.testing.assert_allclose(tenths, np.round(tenths), atol=1e-4)  # 0.1 friction grid
     assert tenths.min() > 0.99 and tenths.max() < 12.01
     assert (labels.offsets[..., 2] <= 0.1 + 1e-6).all()
-    assert elapsed < 30
 
 
 def test_bad_meshes_raise():

@@ -54,13 +54,13 @@ def test_kill_then_resume_continues(micro_graspnet_root, tmp_path):
         if env_proc.poll() is None:
             env_proc.send_signal(signal.SIGKILL)
         env_proc.wait()
-    done_before = sorted(glob.glob(str(work / 'epoch_*.pth')))
-    assert not (work / 'epoch_3.pth').is_file() or len(done_before) == 3
+    assert not (work / 'epoch_3.pth').is_file(), 'the run ended before it was killed'
     proc = run_tool(cmd + ['--resume'])
     _check(proc)
     assert (work / 'epoch_3.pth').is_file()
-    log = proc.stdout + proc.stderr
-    assert 'resumed epoch' in log.lower() or 'Load checkpoint from' in log
+    log = (proc.stdout + proc.stderr).lower()
+    # mmengine logs where it resumed; epoch 1 or 2 depending on when the kill landed
+    assert 'resumed epoch: 1' in log or 'resumed epoch: 2' in log, log[-2000:]
 
 
 def test_distributed_two_processes_on_cpu(micro_graspnet_root, tmp_path):
@@ -103,6 +103,6 @@ def test_iteration_checkpoint_and_resume_from_it(micro_graspnet_root, tmp_path):
     proc = run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=2',
                                'custom_hooks.1.interval=2') + ['--resume', iter_ckpts[0]])
     _check(proc)
-    assert 'resumed epoch: 0' in (proc.stdout + proc.stderr).lower() or \
-        'resumed epoch: 1' in (proc.stdout + proc.stderr).lower()
+    # iter_2 is mid-epoch 1 (3 iterations per epoch): mmengine resumes at epoch 0, iter 2
+    assert 'resumed epoch: 0, iter: 2' in (proc.stdout + proc.stderr).lower()
     assert (work / 'epoch_2.pth').is_file()

@@ -114,8 +114,10 @@ def test_render_errors():
         render_grasps(plane(), view='top')
     with pytest.raises(ValueError, match='at least one finite point'):
         render_grasps(None, None, None)
-    with pytest.raises(ValueError, match='3x3'):
+    with pytest.raises(ValueError, match=r'shape \(3, 3\)'):
         view_camera(plane(), K=np.eye(2))
+    with pytest.raises(ValueError, match='positive focal lengths'):
+        view_camera(plane(), K=np.diag([0.0, 500.0, 1.0]))
 
 
 def test_visualizer_registered(tmp_path):

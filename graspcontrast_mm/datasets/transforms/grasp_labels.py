@@ -37,8 +37,11 @@ from mmdet3d.structures import PointData
 
 from graspcontrast_mm.registry import TRANSFORMS
 from graspcontrast_mm.structures import invert_transform, transform_points
+from graspcontrast_mm.structures.points import nearest_neighbors
 from .formatting import PackPointsInputs
-from .points import select_points
+from .loading import read_single_channel_image
+from .points import _view_name, select_points
+from .view_pair import view_points_world
 
 __all__ = [
     'GRASPNESS_SOURCES', 'read_meta_poses', 'read_label_image',
@@ -49,11 +52,6 @@ __all__ = [
 _WARNING = 30  # logging.WARNING
 #: Where :class:`LoadGraspLabels` takes the point graspness from.
 GRASPNESS_SOURCES = ('auto', 'file', 'compute')
-
-
-def _view_name(results: dict) -> str:
-    return (f"scene {results.get('scene_id', '?')} frame {results.get('frame_id', '?')} "
-            f"({results.get('depth_path', 'in-memory')})")
 
 
 def read_meta_poses(meta_path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -96,18 +94,7 @@ def read_label_image(label_path: str) -> np.ndarray:
         FileNotFoundError: the file does not exist.
         ValueError: undecodable or not single-channel.
     """
-    if not osp.isfile(label_path):
-        raise FileNotFoundError(f'label image not found: {label_path}')
-    import cv2
-    seg = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
-    if seg is None:
-        raise ValueError(f'could not decode label image {label_path}')
-    if seg.ndim == 3 and seg.shape[2] == 1:
-        seg = seg[:, :, 0]
-    if seg.ndim != 2:
-        raise ValueError(f'label image {label_path} must be single-channel (H, W), '
-                         f'got shape {seg.shape}')
-    return seg
+    return read_single_channel_image(label_path, 'label image')
 
 
 def reference_num_grasp_points(num_points: int) -> int:
@@ -243,9 +230,8 @@ class LoadGraspLabels(BaseTransform):
         def load():
             if not osp.isfile(path):
                 raise FileNotFoundError(f'collision label file not found: {path}')
-            with np.load(path) as f:
-                arrays = [f[f'arr_{j}'].astype(bool) for j in range(len(f.files))]
-            return dict(arrays=arrays, graspness={})
+            from graspcontrast_mm.synthetic.collision_labels import load_collision_labels
+            return dict(arrays=load_collision_labels(path), graspness={})
 
         return self._collisions.get(path, load)
 
@@ -378,7 +364,6 @@ def compute_frame_graspness(points: np.ndarray,
         points (all zeros when that is 0); 0 on background points and on points of objects
         without labels.
     """
-    from scipy.spatial import cKDTree
     points = np.asarray(points, np.float64)
     if aug_mat is not None and not np.allclose(aug_mat, np.eye(4)):
         points = transform_points(invert_transform(np.asarray(aug_mat, np.float64)), points)
@@ -389,7 +374,7 @@ def compute_frame_graspness(points: np.ndarray,
             continue
         label_cam = transform_points(np.asarray(T, np.float64),
                                      np.asarray(label_pts, np.float64))
-        _, idx = cKDTree(label_cam).query(points[mask], k=1)
+        _, idx = nearest_neighbors(points[mask], label_cam)
         out[mask] = np.asarray(g, np.float64)[idx]
     peak = out.max() if len(out) else 0.0
     if peak > 0:
@@ -447,9 +432,7 @@ class ObjectWorkspaceCrop(BaseTransform):
                       f'{self.min_object_points}); skipping the sample', logger='current',
                       level=_WARNING)
             return None
-        world_from_aug = np.asarray(results['cam2world'], np.float64) @ invert_transform(
-            np.asarray(results.get('aug_mat', np.eye(4)), np.float64))
-        world = transform_points(world_from_aug, np.asarray(results['points'], np.float64))
+        world = view_points_world(results)
         lo = world[is_object].min(axis=0) - self.margin
         hi = world[is_object].max(axis=0) + self.margin
         inside = np.all((world >= lo) & (world <= hi), axis=1)

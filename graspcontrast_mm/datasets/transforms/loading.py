@@ -8,7 +8,39 @@ from mmengine.logging import print_log
 
 from graspcontrast_mm.registry import TRANSFORMS
 
-__all__ = ['LoadDepthImage', 'read_depth_image']
+__all__ = ['LoadDepthImage', 'read_depth_image', 'read_single_channel_image']
+
+
+def read_single_channel_image(path: str, what: str = 'image') -> np.ndarray:
+    """Read a raw single-channel image (``cv2.IMREAD_UNCHANGED``, or ``.npy``) as is.
+
+    Args:
+        path: file path.
+        what: name of the image used in error messages (e.g. ``'depth image'``).
+
+    Returns:
+        np.ndarray: (H, W) raw values, no conversion.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be decoded or is not a single-channel image.
+    """
+    path = str(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    if path.endswith('.npy'):
+        raw = np.load(path)
+    else:
+        import cv2
+        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if raw is None:
+            raise ValueError(f'could not decode {what} {path}')
+    if raw.ndim == 3 and raw.shape[2] == 1:
+        raw = raw[:, :, 0]
+    if raw.ndim != 2:
+        raise ValueError(f'{what} {path} must be single-channel (H, W), '
+                         f'got shape {raw.shape}')
+    return raw
 
 
 def read_depth_image(path: str) -> np.ndarray:
@@ -27,22 +59,7 @@ def read_depth_image(path: str) -> np.ndarray:
         FileNotFoundError: the file does not exist.
         ValueError: the file cannot be decoded or is not a single-channel image.
     """
-    path = str(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'depth image not found: {path}')
-    if path.endswith('.npy'):
-        raw = np.load(path)
-    else:
-        import cv2
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise ValueError(f'could not decode depth image {path}')
-    if raw.ndim == 3 and raw.shape[2] == 1:
-        raw = raw[:, :, 0]
-    if raw.ndim != 2:
-        raise ValueError(f'depth image {path} must be single-channel (H, W), '
-                         f'got shape {raw.shape}')
-    return raw
+    return read_single_channel_image(path, 'depth image')
 
 
 @TRANSFORMS.register_module()

@@ -50,6 +50,11 @@ def feature_match_stats(feats0: Tensor,
     if tuple(key_points_world.shape) != (num, 3):
         raise ValueError(f'key_points_world must be ({num}, 3), got '
                          f'{tuple(key_points_world.shape)}')
+    for name, value in (('feats0', feats0), ('feats1', feats1),
+                        ('key_points_world', key_points_world)):
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f'{name} has non-finite values (NaN/inf); the matching '
+                             'statistics of this pair would be meaningless')
     f0 = F.normalize(feats0.detach().float(), dim=1)
     f1 = F.normalize(feats1.detach().float(), dim=1)
     nn_idx = (f0 @ f1.t()).argmax(dim=1)  # (M,)
@@ -108,7 +113,7 @@ class FeatureMatchMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if hit_radius < 0:
+        if not hit_radius >= 0:  # also rejects NaN
             raise ValueError(f'hit_radius must be >= 0 metres, got {hit_radius}')
         if not 0 <= inlier_ratio_threshold < 1:
             raise ValueError('inlier_ratio_threshold must be in [0, 1), got '

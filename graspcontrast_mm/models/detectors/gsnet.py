@@ -1,10 +1,12 @@
 """GSNet 6-DoF grasp detector (Wang et al., ICCV 2021, "Graspness discovery in clutters")."""
+import logging
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor
@@ -413,7 +415,13 @@ class GSNet(BaseModel):
                                  self.views, width_scale=self.loss_width_scale,
                                  width_factor=cfg['width_factor'])
             grasps = rows.detach().cpu().numpy().astype(np.float32)
-            grasps = grasps[np.isfinite(grasps).all(axis=1)]
+            finite = np.isfinite(grasps).all(axis=1)
+            if not finite.all():
+                print_log(f'GSNet.predict: {self._tag(data_samples, b)}: dropped '
+                          f'{int((~finite).sum())} of {finite.size} grasps with non-finite '
+                          'values (NaN / inf network outputs)', logger='current',
+                          level=logging.WARNING)
+                grasps = grasps[finite]
             if cfg['to_camera_frame']:
                 grasps = self._to_camera_frame(grasps, ds)
             ds.pred_grasps = postprocess_grasps(

@@ -63,6 +63,9 @@ def cylinder_query(points: Tensor,
     _check_query_inputs(points, centers, rotations)
     if num_samples < 1:
         raise ValueError(f'num_samples must be >= 1, got {num_samples}')
+    if int(chunk_size) < 1:
+        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+    chunk_size = int(chunk_size)
     b, n, _ = points.shape
     m = centers.shape[1]
     out = torch.empty((b, m, num_samples), dtype=torch.long, device=points.device)
@@ -70,7 +73,7 @@ def cylinder_query(points: Tensor,
         return out
     arange = torch.arange(n, device=points.device)
     k = min(num_samples, n)
-    for start in range(0, m, max(1, int(chunk_size))):
+    for start in range(0, m, chunk_size):
         stop = min(start + chunk_size, m)
         diff = points[:, None, :, :] - centers[:, start:stop, None, :]  # (B, m, N, 3)
         local = torch.einsum('bmnk,bmkj->bmnj', diff, rotations[:, start:stop])
@@ -155,6 +158,9 @@ class CylinderCropHead(BaseModule):
                              f'hmin={hmin}, hmax={hmax}')
         if len(mlp_channels) == 0:
             raise ValueError('mlp_channels needs at least one layer')
+        if int(num_samples) < 1 or int(chunk_size) < 1:
+            raise ValueError(f'need num_samples >= 1 and chunk_size >= 1, got '
+                             f'num_samples={num_samples}, chunk_size={chunk_size}')
         self.in_channels = int(in_channels)
         self.out_channels = int(mlp_channels[-1])
         self.radius, self.hmin, self.hmax = float(radius), float(hmin), float(hmax)

@@ -80,3 +80,18 @@ def test_in_memory_depth_and_multichannel_error(tmp_path):
 def test_registered_and_repr():
     t = TRANSFORMS.build(dict(type='LoadDepthImage', min_valid_ratio=0.1))
     assert 'min_valid_ratio=0.1' in repr(t)
+
+
+def test_label_image_reader_names_the_label_image(tmp_path):
+    import cv2
+    from graspcontrast_mm.datasets.transforms import read_label_image
+    with pytest.raises(FileNotFoundError, match='label image not found'):
+        read_label_image(str(tmp_path / 'missing.png'))
+    path = str(tmp_path / 'label.png')
+    seg = np.array([[0, 1], [2, 3]], np.uint8)
+    cv2.imwrite(path, seg)
+    np.testing.assert_array_equal(read_label_image(path), seg)
+    rgb = str(tmp_path / 'rgb.png')
+    cv2.imwrite(rgb, np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(ValueError, match='label image .* must be single-channel'):
+        read_label_image(rgb)

@@ -180,6 +180,14 @@ def test_cylinder_query_matches_naive_and_is_rotation_equivariant():
     assert torch.equal(idx, idx_rot)
 
 
+def test_cylinder_query_rejects_bad_chunk_size():
+    pts = torch.zeros(1, 4, 3)
+    with pytest.raises(ValueError, match='chunk_size'):
+        cylinder_query(pts, pts[:, :2], torch.eye(3).expand(1, 2, 3, 3), chunk_size=0)
+    with pytest.raises(ValueError, match='chunk_size'):
+        CylinderCropHead(in_channels=4, chunk_size=0)
+
+
 def test_cylinder_group_local_frame():
     pts = torch.tensor([[[0.1, 0.2, 0.3], [0.12, 0.2, 0.3], [0.1, 0.21, 0.29]]])
     feats = torch.arange(6, dtype=torch.float32).view(1, 2, 3)
