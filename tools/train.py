@@ -6,6 +6,11 @@ Examples:
         --cfg-options train_cfg.max_epochs=2
     python tools/train.py configs/pretrain_fne.py --resume            # latest in work-dir
     torchrun --nproc_per_node=2 tools/train.py CFG --launcher pytorch  # DDP (gloo on CPU)
+
+Every run is resumable to the same weights (graspcontrast_mm.engine.resumable): checkpoints
+carry the random-number state, an epoch-based loop resumes inside an epoch where its
+checkpoint stopped, and SIGTERM (e.g. from a cluster scheduler) saves ``iter_N.pth`` after
+the current iteration and exits with status 143; ``--resume`` continues from it.
 """
 import argparse
 import os.path as _osp
@@ -21,6 +26,7 @@ from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from graspcontrast_mm.engine import prepare_resumable_training
 from graspcontrast_mm.utils import (add_common_args, load_cli_config,
                                     register_all_modules, setup_cpu_distributed)
 
@@ -77,6 +83,7 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    prepare_resumable_training(cfg)
     setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

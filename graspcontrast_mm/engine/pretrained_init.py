@@ -39,7 +39,7 @@ from .checkpoint_compat import CheckpointLoadError, load_checkpoint_file
 __all__ = [
     'CheckpointMismatchError', 'PretrainedStrictInit', 'extract_state_dict',
     'select_prefixed_state_dict', 'apply_key_mapping', 'compare_state_dicts',
-    'load_pretrained_module'
+    'load_pretrained_module', 'format_key_list'
 ]
 
 KeyMapping = Union[Mapping[str, str], Sequence[Tuple[str, str]], None]
@@ -209,7 +209,8 @@ def compare_state_dicts(expected: Mapping[str, torch.Tensor],
     return missing, unexpected, mismatched
 
 
-def _listed(items: Sequence) -> str:
+def format_key_list(items: Sequence) -> str:
+    """``[a, b, ...]`` with at most a dozen items shown and a count of the rest."""
     shown = ', '.join(str(i) for i in items[:_MAX_LISTED])
     more = f', ... ({len(items) - _MAX_LISTED} more)' if len(items) > _MAX_LISTED else ''
     return f'[{shown}{more}]'
@@ -251,6 +252,7 @@ def load_pretrained_module(module: nn.Module,
             dict.
         CheckpointMismatchError: a key is missing, unexpected or of another shape (the
             message names them), or no key starts with ``prefix``.
+        NonFiniteWeightsError: a selected tensor holds NaN or inf values.
     """
     source = f'checkpoint {checkpoint}'
     loaded = load_checkpoint_file(checkpoint, map_location=map_location)
@@ -258,35 +260,15 @@ def load_pretrained_module(module: nn.Module,
     state = select_prefixed_state_dict(state, prefix, source)
     state = apply_key_mapping(state, key_mapping)
 
-    expected = module.state_dict()
-    missing, unexpected, mismatched = compare_state_dicts(expected, state)
-    ignore = [re.compile(p) for p in ignore_missing]
-    missing = [k for k in missing if not any(p.search(k) for p in ignore)]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f'{len(missing)} missing key(s) {_listed(missing)}')
-        if unexpected:
-            parts.append(f'{len(unexpected)} unexpected key(s) {_listed(unexpected)}')
-        if mismatched:
-            shapes = [f'{k}: checkpoint {tuple(a)} vs model {tuple(b)}'
-                      for k, a, b in mismatched]
-            parts.append(f'{len(mismatched)} shape mismatch(es) {_listed(shapes)}')
-        raise CheckpointMismatchError(
-            f'{source} (prefix {prefix!r}) does not fit {type(module).__name__}: '
-            + '; '.join(parts) + '. Is it a checkpoint of this model with the same '
-            'backbone settings (planes, init_dim, in/out channels)?',
-            missing=missing, unexpected=unexpected, mismatched=mismatched)
-    # Copy the tensors directly instead of ``module.load_state_dict``: once
-    # ``mmdet3d.models`` is imported, its spconv override of ``_load_from_state_dict``
-    # permutes every sparse-conv kernel of a state dict without version-2 metadata (its
-    # spconv 1.x layout conversion), which a prefix-stripped dict never has. The keys and
-    # shapes were checked above against the module's current layout.
-    targets = module.state_dict(keep_vars=True)
-    with torch.no_grad():
-        for key in sorted(k for k in state if k in targets):
-            targets[key].copy_(state[key].to(device=targets[key].device))
-    return sorted(k for k in state if k in targets)
+    # Checked and copied as every whole-model load is (strict; no layout conversion hooks,
+    # see graspcontrast_mm.engine.model_loading).
+    from .model_loading import copy_state_dict_checked
+    report = copy_state_dict_checked(
+        module, state, source=f'{source} (prefix {prefix!r})', strict=True,
+        ignore_missing=ignore_missing,
+        hint='Is it a checkpoint of this model with the same backbone settings (planes, '
+        'init_dim, in/out channels)?')
+    return report.loaded
 
 
 @WEIGHT_INITIALIZERS.register_module(name='PretrainedStrict')
