@@ -30,13 +30,14 @@ from mmengine.config import Config, ConfigDict
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
-from mmengine.runner.checkpoint import _load_checkpoint_to_model
 
 from graspcontrast_mm.datasets.transforms import (DepthToPoints, LoadDepthImage,
                                                   ObjectWorkspaceCrop, PackPointsInputs,
                                                   PointSample, Voxelize, WorkspaceCrop,
                                                   read_depth_image, read_label_image)
 from graspcontrast_mm.engine.checkpoint_compat import load_checkpoint_file
+from graspcontrast_mm.engine.checkpoint_config import config_from_checkpoint
+from graspcontrast_mm.engine.model_loading import load_model_checkpoint
 from graspcontrast_mm.registry import INFERENCERS, MODELS, SCOPE
 from graspcontrast_mm.structures import check_grasp_collisions, check_intrinsics
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN
@@ -306,6 +307,13 @@ def pipeline_settings_from_cfg(cfg: Optional[Mapping]) -> Tuple[Dict[str, Any], 
     return settings, source
 
 
+def _is_grasp_detector(model: torch.nn.Module) -> bool:
+    """Whether ``model`` predicts grasp rows (GSNet or a model that says so with a
+    ``predicts_grasps = True`` attribute)."""
+    from graspcontrast_mm.models.detectors import GSNet
+    return isinstance(model, GSNet) or bool(getattr(model, 'predicts_grasps', False))
+
+
 @contextmanager
 def _seeded_numpy(seed: Optional[int]):
     """Run with numpy's global RNG seeded, restoring its state afterwards."""
@@ -327,8 +335,9 @@ class GraspInferencer(BaseInferencer):
 
     Model: ``model`` is a config (path, :class:`Config` or dict with a ``model`` key) and
     ``weights`` a checkpoint; or ``model=None`` with a checkpoint that embeds its config
-    (mmengine's runner stores it as ``meta['cfg']``). The model must predict
-    ``pred_grasps`` (GSNet).
+    (mmengine's runner stores it as ``meta['cfg']``; it is parsed as data by
+    :func:`~graspcontrast_mm.engine.parse_config_text`, never executed, and a stored config
+    that is not plain data is refused). The model must predict ``pred_grasps`` (GSNet).
 
     Preprocessing (per input; the values of the config's test pipeline, see
     :func:`pipeline_settings_from_cfg`): load depth (:class:`LoadDepthImage`) ->
@@ -373,10 +382,24 @@ class GraspInferencer(BaseInferencer):
         collision_cfg: defaults of the collision filter (:func:`check_grasp_collisions`
             arguments: ``voxel_size`` 0.01, ``approach_dist`` 0.05, ``collision_thresh``
             0, ``empty_thresh`` 0).
+        strict: load the checkpoint strictly (default): a missing, unexpected or
+            wrong-shape key, or a NaN / inf weight, is an error naming them
+            (:func:`~graspcontrast_mm.engine.load_model_checkpoint`, the loader of
+            ``tools/test.py`` too). ``False`` loads what fits and warns about the rest.
+
+    Raises (at construction): ``CheckpointLoadError`` (unreadable file),
+    ``UnsafeConfigError`` (``model=None`` and the checkpoint's stored config is missing or
+    not plain data: stored configs are parsed, never executed), ``CheckpointMismatchError``
+    / ``NonFiniteWeightsError`` (strict loading), ``TypeError`` (not a grasp detector, e.g.
+    a pre-training checkpoint). Depth whose back-projection reaches farther than
+    :attr:`max_workspace_distance` (implausible intrinsics) is a ``ValueError``.
     """
 
     #: Clock of the stage timings (wall time); ``time.process_time`` gives CPU time.
     clock = staticmethod(time.perf_counter)
+    #: Farthest plausible input point from the camera, metres: back-projected depth (or a
+    #: cloud) beyond it means wrong intrinsics (or units) and is an error.
+    max_workspace_distance: float = 10.0
 
     preprocess_kwargs: set = {'intrinsics', 'depth_scale', 'mask', 'seed'}
     forward_kwargs: set = {'top_k', 'score_thr', 'collision_filter'}
@@ -395,7 +418,9 @@ class GraspInferencer(BaseInferencer):
                  voxel_size: Optional[float] = None,
                  depth_range: Optional[Tuple[float, float]] = None,
                  test_cfg: Optional[dict] = None,
-                 collision_cfg: Optional[dict] = None) -> None:
+                 collision_cfg: Optional[dict] = None,
+                 strict: bool = True) -> None:
+        self._strict = bool(strict)
         self._overrides = dict(num_points=num_points, voxel_size=voxel_size,
                                depth_range=depth_range)
         self._test_cfg_overrides = dict(test_cfg or {})
@@ -427,20 +452,9 @@ class GraspInferencer(BaseInferencer):
             if checkpoint is None:
                 raise ValueError('GraspInferencer needs a config, or a checkpoint that '
                                  'embeds its config')
-            cfg_text = None
-            meta = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
-            if isinstance(meta, Mapping) and isinstance(meta.get('cfg'), str):
-                cfg_text = meta['cfg']
-            else:
-                try:
-                    cfg_text = checkpoint['message_hub']['runtime_info']['cfg']
-                except (KeyError, TypeError):
-                    cfg_text = None
-            if not cfg_text:
-                raise ValueError(f'checkpoint {weights} does not embed its config (no '
-                                 "meta['cfg'], as written by mmengine's runner); pass the "
-                                 'config file as well: GraspInferencer(config, weights)')
-            cfg.update(Config.fromstring(cfg_text, file_format='.py')._cfg_dict)
+            # parsed as data, never executed (a checkpoint is untrusted input)
+            stored = config_from_checkpoint(checkpoint, f'checkpoint {weights}')
+            cfg.update(stored._cfg_dict)
         if 'model' not in cfg:
             raise KeyError('the config has no `model` entry')
         model_cfg = copy.deepcopy(cfg.model)
@@ -450,9 +464,12 @@ class GraspInferencer(BaseInferencer):
             model_cfg['backbone'].pop('init_cfg', None)
         with DefaultScope.overwrite_default_scope(SCOPE):
             model = MODELS.build(model_cfg)
-        if not hasattr(model, 'predict'):
-            raise TypeError(f'model {type(model).__name__} of the config cannot predict '
-                            'grasps (expected a grasp detector such as GSNet)')
+        if not _is_grasp_detector(model):
+            raise TypeError(
+                f'the model of {"the checkpoint" if weights else "the config"} is a '
+                f'{type(model).__name__}, not a grasp detector (GSNet): '
+                'a pre-training checkpoint cannot predict grasps; use a fine-tuned GSNet '
+                'checkpoint (and its config)')
         if self._test_cfg_overrides:
             if not isinstance(getattr(model, 'test_cfg', None), dict):
                 raise ValueError('test_cfg overrides given but the model has no test_cfg')
@@ -463,19 +480,10 @@ class GraspInferencer(BaseInferencer):
             model.test_cfg.update(self._test_cfg_overrides)
         model.cfg = cfg
         if checkpoint is not None:
-            state = checkpoint.get('state_dict', checkpoint) if isinstance(
-                checkpoint, Mapping) else checkpoint
-            if not isinstance(state, Mapping):
-                raise ValueError(f'checkpoint {weights} holds no state_dict')
-            own = set(model.state_dict().keys())
-            given = {k[len('module.'):] if k.startswith('module.') else k for k in state}
-            missing, unexpected = sorted(own - given), sorted(given - own)
-            if missing or unexpected:
-                raise ValueError(f'checkpoint {weights} does not match the config\'s model: '
-                                 f'{len(missing)} missing keys {missing[:5]}, '
-                                 f'{len(unexpected)} unexpected keys {unexpected[:5]}')
-            _load_checkpoint_to_model(model, checkpoint if 'state_dict' in checkpoint else
-                                      {'state_dict': checkpoint})
+            # the loader of tools/test.py and the robot's model source: strict keys,
+            # shapes and finite values unless strict=False
+            load_model_checkpoint(model, checkpoint, strict=self._strict,
+                                  source=f'checkpoint {weights}')
         else:
             warnings.warn('GraspInferencer: no checkpoint given, the model has random '
                           'weights')
@@ -686,7 +694,24 @@ class GraspInferencer(BaseInferencer):
             raise ValueError(f'{where}: no depth within [{self._to_points.min_depth}, '
                              f'{self._to_points.max_depth}] m{masked}: empty point cloud'
                              f'{hint}')
+        far = self._farthest(out['points'])
+        if far > self.max_workspace_distance:
+            K = np.asarray(results['cam_intrinsic'], np.float64)
+            h, w = depth.shape[:2]
+            raise ValueError(
+                f'{where}: implausible intrinsics: the back-projected points reach '
+                f'{far:.1f} m from the camera (more than {self.max_workspace_distance:g} m) '
+                f'with fx={K[0, 0]:g}, fy={K[1, 1]:g}, cx={K[0, 2]:g}, cy={K[1, 2]:g} px '
+                f'on a {w}x{h} depth image. K must be in pixels of this image: a camera '
+                f'with a 60-90 degree field of view has fx of about {0.55 * w:.0f}-'
+                f'{0.87 * w:.0f} px at width {w} (scale K with the image size)')
         return out
+
+    @staticmethod
+    def _farthest(points: np.ndarray) -> float:
+        """Largest distance of a point from the camera, metres."""
+        pts = np.asarray(points, np.float64).reshape(-1, 3)
+        return float(np.sqrt((pts * pts).sum(axis=1)).max()) if len(pts) else 0.0
 
     @staticmethod
     def _colors_at(color: Any, shape: Tuple[int, int], uv: np.ndarray,
@@ -700,9 +725,16 @@ class GraspInferencer(BaseInferencer):
                                         f'{path}')
             color = img[:, :, ::-1]
         color = np.asarray(color)
-        if color.shape[:2] != tuple(shape) or color.ndim != 3:
-            raise ValueError(f'{where}: colour image {color.shape} does not match the depth '
-                             f'image {tuple(shape)}')
+        if color.ndim == 3 and color.shape[2] == 1:
+            color = color[:, :, 0]
+        if color.ndim == 2:  # grayscale: the same value in R, G and B
+            color = np.repeat(color[:, :, None], 3, axis=2)
+        if color.ndim != 3 or color.shape[2] not in (3, 4):
+            raise ValueError(f'{where}: a colour image must have shape (H, W, 3) (or be '
+                             f'grayscale (H, W)), got {color.shape}')
+        if color.shape[:2] != tuple(shape):
+            raise ValueError(f'{where}: colour image size {color.shape[:2]} (H, W) does not '
+                             f'match the depth image {tuple(shape)}')
         if np.issubdtype(color.dtype, np.floating):
             color = np.clip(color * (255.0 if color.max(initial=0) <= 1 else 1.0), 0, 255)
         return color[uv[:, 1], uv[:, 0], :3].astype(np.uint8)
@@ -732,6 +764,11 @@ class GraspInferencer(BaseInferencer):
                     else '; every point is NaN / inf')
             raise ValueError(f'{where}: no point with z within [{lo}, {hi}] m (camera frame, '
                              f'metres): empty point cloud{hint}')
+        far = self._farthest(pts[keep])
+        if far > self.max_workspace_distance:
+            raise ValueError(f'{where}: implausible point cloud: points reach {far:.1f} m '
+                             f'from the camera (more than {self.max_workspace_distance:g} m); '
+                             'give camera-frame points in metres (millimetres / 1000)')
         results = dict(points=pts[keep].astype(np.float32), aug_mat=np.eye(4))
         if colors is not None:
             colors = np.asarray(colors)
