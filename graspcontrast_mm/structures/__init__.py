@@ -12,10 +12,13 @@ from .grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT, GRASP_MAX_WIDTH,
                     transform_grasp_array, view_angle_to_matrix)
 from .grasp_targets import (GRASP_LABEL_KEYS, check_grasp_labels,
                             grasp_labels_to_targets, pack_grasp_labels)
-from .gripper_collision import (GripperCollisionResult, check_grasp_collisions,
-                                gripper_collision_counts)
+from .gripper_collision import (REFERENCE_FINGER_LENGTH, GripperCollisionResult,
+                                check_grasp_collisions, gripper_collision_counts,
+                                reference_collision_iou, reference_collision_mask)
 from .points import (VoxelGrid, farthest_point_sample, match_points,
                      nearest_neighbors, random_point_indices, voxelize)
+from .workspace import (OBJECT_PIXELS_WITHOUT_DEPTH, organized_cloud,
+                        reference_frame_graspness, reference_workspace_mask)
 
 __all__ = [
     'AXIS_INDEX', 'to_homogeneous', 'from_homogeneous', 'transform_points',
@@ -30,5 +33,8 @@ __all__ = [
     'matrix_to_approach_angle', 'make_grasp_array', 'split_grasp_array',
     'grasp_array_to_poses', 'grasp_array_from_poses', 'transform_grasp_array',
     'closing_centers', 'decode_label_grasps', 'GRASP_LABEL_KEYS',
-    'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels'
+    'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels',
+    'OBJECT_PIXELS_WITHOUT_DEPTH', 'organized_cloud', 'reference_workspace_mask',
+    'reference_frame_graspness', 'REFERENCE_FINGER_LENGTH', 'reference_collision_iou',
+    'reference_collision_mask'
 ]

@@ -30,7 +30,11 @@ import numpy as np
 from .grasp import GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH, _as_grasp_array
 from .points import voxelize
 
-__all__ = ['GripperCollisionResult', 'gripper_collision_counts', 'check_grasp_collisions']
+__all__ = ['GripperCollisionResult', 'gripper_collision_counts', 'check_grasp_collisions',
+           'REFERENCE_FINGER_LENGTH', 'reference_collision_iou', 'reference_collision_mask']
+
+#: Finger length of the GSNet reference's ModelFreeCollisionDetector, metres.
+REFERENCE_FINGER_LENGTH = 0.06
 
 
 class GripperCollisionResult(NamedTuple):
@@ -158,3 +162,116 @@ def check_grasp_collisions(grasps: np.ndarray,
     collision = hits > int(collision_thresh)
     empty = inner < int(empty_thresh) if empty_thresh > 0 else np.zeros_like(collision)
     return GripperCollisionResult(collision, hits, inner, empty)
+
+
+def _voxel_down_sample_open3d(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """Mean point per voxel, with Open3D's ``voxel_down_sample`` (the reference's call)."""
+    import open3d as o3d
+    cloud = o3d.geometry.PointCloud()
+    cloud.points = o3d.utility.Vector3dVector(np.ascontiguousarray(points, np.float64))
+    return np.asarray(cloud.voxel_down_sample(float(voxel_size)).points, dtype=np.float64)
+
+
+def reference_collision_iou(grasps: np.ndarray,
+                            scene_points: np.ndarray,
+                            *,
+                            voxel_size: float = 0.01,
+                            approach_dist: float = 0.05,
+                            finger_width: float = GRIPPER_FINGER_WIDTH,
+                            finger_length: float = REFERENCE_FINGER_LENGTH,
+                            chunk_size: int = 4_000_000) -> np.ndarray:
+    """Collision "IoU" of the GSNet reference's ``ModelFreeCollisionDetector.detect``.
+
+    The scene is voxel down-sampled (Open3D, ``voxel_size``); in the gripper frame of a
+    grasp row (x approach, y closing, z height; metres) with width ``w``, height ``h``,
+    depth ``d``, finger width ``f``, finger length ``L`` and ``a = max(approach_dist, f)``
+    the gripper is (all inside ``-h/2 < z < h/2``):
+
+    =============  ===================================  ===============================
+    region         x range                              y range
+    =============  ===================================  ===============================
+    left finger    ``(d - L, d)``                       ``(-w/2 - f, -w/2)``
+    right finger   ``(d - L, d)``                       ``(w/2, w/2 + f)``
+    bottom         ``(d - L - f, d - L]``               ``(-w/2 - f, w/2 + f)``
+    approach path  ``(d - L - f - a, d - L - f]``       ``(-w/2 - f, w/2 + f)``
+    =============  ===================================  ===============================
+
+    and the IoU is the number of down-sampled scene points inside any region divided by
+    the gripper's volume in voxels, ``(2 h L f + h (w + 2f) f + h (w + 2f) a) /
+    voxel_size ** 3`` (+ 1e-6).
+
+    Args:
+        grasps: (K, 17) grasp rows, same frame as ``scene_points`` (camera), metres.
+        scene_points: (M, 3) scene cloud, metres (non-finite rows are ignored).
+        voxel_size: down-sampling voxel, metres (reference ``--voxel_size_cd`` 0.01).
+        approach_dist: free approach path, metres (reference test: 0.05).
+        finger_width: finger width ``f``, metres (0.01).
+        finger_length: finger length ``L``, metres (0.06).
+        chunk_size: grasps x points evaluated at once (memory bound).
+
+    Returns:
+        np.ndarray: float64 (K,) IoU per grasp.
+    """
+    grasps = _as_grasp_array(grasps).astype(np.float64)
+    pts = np.asarray(scene_points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f'scene_points must have shape (M, 3), got {pts.shape}')
+    if not voxel_size > 0 or finger_width <= 0 or finger_length <= 0 or approach_dist < 0:
+        raise ValueError('need voxel_size > 0, finger_width > 0, finger_length > 0 and '
+                         f'approach_dist >= 0 (metres), got {voxel_size}, {finger_width}, '
+                         f'{finger_length}, {approach_dist}')
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    k = grasps.shape[0]
+    if k == 0:
+        return np.zeros(0, dtype=np.float64)
+    if pts.shape[0]:
+        pts = _voxel_down_sample_open3d(pts, voxel_size)
+    a = max(float(approach_dist), float(finger_width))
+    f, L = float(finger_width), float(finger_length)
+    w = grasps[:, 1:2]
+    h = grasps[:, 2:3]
+    d = grasps[:, 3:4]
+    rot = grasps[:, 4:13].reshape(k, 3, 3)
+    trans = grasps[:, 13:16]
+    hits = np.zeros(k, dtype=np.int64)
+    step = max(1, int(chunk_size) // max(pts.shape[0], 1))
+    for s0 in range(0, k if pts.shape[0] else 0, step):
+        sl = slice(s0, s0 + step)
+        local = np.matmul(pts[None, :, :] - trans[sl, None, :], rot[sl])
+        x, y, z = local[..., 0], local[..., 1], local[..., 2]
+        ws, hs, ds = w[sl], h[sl], d[sl]
+        in_h = (z > -hs / 2) & (z < hs / 2)
+        in_fingers_x = (x > ds - L) & (x < ds)
+        outer_lo = y > -(ws / 2 + f)
+        outer_hi = y < (ws / 2 + f)
+        left = in_h & in_fingers_x & outer_lo & (y < -ws / 2)
+        right = in_h & in_fingers_x & outer_hi & (y > ws / 2)
+        bottom = in_h & outer_lo & outer_hi & (x <= ds - L) & (x > ds - L - f)
+        path = in_h & outer_lo & outer_hi & (x <= ds - L - f) & (x > ds - L - f - a)
+        hits[sl] = (left | right | bottom | path).sum(axis=1)
+    volume = (2 * h * L * f + h * (w + 2 * f) * f + h * (w + 2 * f) * a).reshape(-1) \
+        / voxel_size ** 3
+    return hits / (volume + 1e-6)
+
+
+def reference_collision_mask(grasps: np.ndarray, scene_points: np.ndarray, *,
+                             collision_thresh: float = 0.01, **kwargs) -> np.ndarray:
+    """Grasps in collision by the GSNet reference's test-time rule.
+
+    ``reference_collision_iou(...) > collision_thresh`` (reference ``--collision_thresh``:
+    0.01 offered, -1 = detection off, its published protocol).
+
+    Args:
+        grasps: (K, 17) grasp rows, frame of ``scene_points``, metres.
+        scene_points: (M, 3) scene cloud (the reference: the frame's whole workspace cloud
+            before sampling), metres.
+        collision_thresh: IoU threshold; a value <= 0 disables the test (all False).
+        **kwargs: :func:`reference_collision_iou` arguments.
+
+    Returns:
+        np.ndarray: bool (K,), True = in collision.
+    """
+    grasps = _as_grasp_array(grasps)
+    if not collision_thresh > 0:
+        return np.zeros(grasps.shape[0], dtype=bool)
+    return reference_collision_iou(grasps, scene_points, **kwargs) > float(collision_thresh)
