@@ -186,16 +186,18 @@ def load_collision_labels(path: str) -> List[np.ndarray]:
 
 def point_graspness(scores: np.ndarray,
                     collision: Optional[np.ndarray] = None,
-                    fric_coef_thresh: float = 0.8) -> np.ndarray:
+                    fric_coef_thresh: float = 0.8,
+                    dtype=np.float32) -> np.ndarray:
     """Graspness of label grasp points (GSNet).
 
     Args:
         scores: (Np, V, A, D) friction coefficients (-1 invalid).
         collision: optional (Np, V, A, D) bool scene collision.
         fric_coef_thresh: Largest friction coefficient counted.
+        dtype: output dtype (the GSNet reference computes in float64).
 
     Returns:
-        np.ndarray: float32 (Np,) fraction of the point's grasps with
+        np.ndarray: (Np,) fraction of the point's grasps with
         ``0 < mu <= fric_coef_thresh`` and no collision.
     """
     scores = np.asarray(scores)
@@ -203,7 +205,7 @@ def point_graspness(scores: np.ndarray,
     if collision is not None:
         good &= ~np.asarray(collision, dtype=bool)
     good = good.reshape(good.shape[0], -1)
-    return (good.sum(1) / max(good.shape[1], 1)).astype(np.float32)
+    return (good.sum(1) / max(good.shape[1], 1)).astype(dtype)
 
 
 def compute_point_graspness(scene_points_cam: np.ndarray,

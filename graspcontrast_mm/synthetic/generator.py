@@ -466,8 +466,11 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
                     write_annotation_xml(files['annotation'], poses_cam, kept_ids, names)
                 t = _tick('render', t)
                 if scene_labels is not None:
-                    graspness = frame_graspness_map(depth_mm.astype(np.float64) / 1000.0,
-                                                    out.label, K, poses_cam, scene_labels)
+                    # T_world_cam as GraspNetDataset computes it from the written files
+                    graspness = frame_graspness_map(
+                        depth_mm.astype(np.float64) / 1000.0, out.label, K, poses_cam,
+                        scene_labels, T_world_cam0 @ camera_poses[frame_id],
+                        depth_scale=1000.0)
                     save_graspness_map(
                         graspness_path(layout_paths.root, tmp_name, camera, frame_id),
                         graspness)

@@ -12,7 +12,7 @@ The generator (:mod:`.generator`) calls these functions when it runs with
   ``GraspNet.loadGrasp`` masks grasps with this array only, never with the per-object
   ``collision`` array, so it must hold every reason a grasp is infeasible);
 * once per frame: ``graspness/scene_XXXX/{camera}/NNNN.npy``, a float16 (H, W) map aligned
-  with ``depth/NNNN.png`` (:func:`frame_graspness_map`).
+  with ``depth/NNNN.png`` (:func:`frame_graspness_map`, the GSNet reference's rule).
 
 Objects that cannot be labelled (a broken or open mesh, or one too big for the gripper) are
 reported by :func:`object_label_problem`; the generator leaves them out of the scenes and
@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ..structures.frames import depth_to_points, transform_points
 from ..structures.grasp import GRASP_MAX_WIDTH
+from ..structures.workspace import reference_frame_graspness
 from .collision_labels import compute_scene_collision_labels, point_graspness
 from .grasp_labels import (GraspLabelConfig, GraspLabels, check_graspable_mesh,
                            compute_grasp_labels, load_grasp_labels)
@@ -259,13 +259,18 @@ def compute_scene_labels(layout, models: Sequence, poses_world: np.ndarray,
 
 
 def frame_graspness_map(depth_m: np.ndarray, label: np.ndarray, K: np.ndarray,
-                        poses_cam: np.ndarray, scene_labels: SceneLabels) -> np.ndarray:
-    """GSNet point graspness of every pixel of a frame.
+                        poses_cam: np.ndarray, scene_labels: SceneLabels,
+                        cam2world: np.ndarray, *, depth_scale: Optional[float] = 1000.0,
+                        margin: float = 0.02) -> np.ndarray:
+    """GSNet point graspness of every pixel of a frame (the GSNet reference's rule).
 
-    A pixel with depth and ``label = obj_id + 1`` is back-projected (camera frame) and takes
-    the graspness of the nearest grasp point of the same object (grasp points mapped to the
-    camera frame with ``poses_cam``); the map is divided by its maximum (the frame's best
-    pixel gets 1). Table / background pixels (``label == 0``) and pixels without depth are 0.
+    The frame's object workspace (the objects' box in the table frame grown by ``margin``,
+    background included, as GSNet's ``get_workspace_mask``) is back-projected; every
+    pixel takes the graspness of its nearest grasp point over all objects (grasp points
+    mapped to the camera frame with ``poses_cam``), min-max normalised over the workspace
+    (:func:`graspcontrast_mm.structures.reference_frame_graspness`). Pixels outside the
+    workspace and without depth are 0. Row-major ``map[workspace]`` is what the
+    reference's ``generate_graspness.py`` writes as an ``(N_masked, 1)`` array.
 
     Args:
         depth_m: (H, W) depth, metres, 0 = no measurement.
@@ -273,11 +278,14 @@ def frame_graspness_map(depth_m: np.ndarray, label: np.ndarray, K: np.ndarray,
         K: (3, 3) intrinsics, pixels.
         poses_cam: float64 (n, 4, 4) ``T_cam_obj`` in ``scene_labels.obj_ids`` order.
         scene_labels: Labels of the scene.
+        cam2world: (4, 4) ``T_world_cam`` of the frame (``cam0_wrt_table @
+            camera_poses[frame]``, as the dataset computes it).
+        depth_scale: raw depth units per metre of the written depth PNG (1000: mm).
+        margin: workspace margin, metres (reference: 0.02).
 
     Returns:
         np.ndarray: float16 (H, W) graspness in [0, 1].
     """
-    from scipy.spatial import cKDTree
     depth_m = np.asarray(depth_m, dtype=np.float64)
     label = np.asarray(label)
     if depth_m.ndim != 2 or label.shape != depth_m.shape:
@@ -285,21 +293,10 @@ def frame_graspness_map(depth_m: np.ndarray, label: np.ndarray, K: np.ndarray,
                          '(H, W)')
     if len(poses_cam) != len(scene_labels.obj_ids):
         raise ValueError(f'{len(poses_cam)} poses for {len(scene_labels.obj_ids)} objects')
-    out = np.zeros(depth_m.shape, dtype=np.float64)
-    # camera-frame points of the labelled pixels with a finite, positive depth
-    points, uv = depth_to_points(depth_m, K, mask=label > 0)
-    pix_label = label[uv[:, 1], uv[:, 0]]
-    for i, obj_id in enumerate(scene_labels.obj_ids):
-        sel = pix_label == obj_id + 1
-        if not sel.any():
-            continue
-        gp = transform_points(poses_cam[i], scene_labels.grasp_points[i])
-        _, nn = cKDTree(gp).query(points[sel], k=1)
-        out[uv[sel, 1], uv[sel, 0]] = scene_labels.point_graspness[i][nn]
-    top = out.max()
-    if top > 0:
-        out /= top
-    return out.astype(np.float16)
+    gmap, _ = reference_frame_graspness(
+        depth_m, label, K, cam2world, list(poses_cam), list(scene_labels.grasp_points),
+        list(scene_labels.point_graspness), margin=margin, depth_scale=depth_scale)
+    return gmap.astype(np.float16)
 
 
 def save_graspness_map(path: str, graspness: np.ndarray) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from real_kinect_frame import reference_workspace_mask
 from scipy.spatial import cKDTree
 
 from graspcontrast_mm.datasets import (GraspNetDataset, parse_label_fraction,
@@ -116,7 +117,8 @@ def test_load_grasp_labels_matches_files(labelled_graspnet_root):
 
 
 def test_graspness_computed_equals_file(labelled_graspnet_root):
-    """The on-the-fly graspness follows the rule of the generator's per-frame files."""
+    """The on-the-fly graspness follows the rule of the generator's per-frame files (the
+    GSNet reference's rule)."""
     ds = _dataset(labelled_graspnet_root)
     info = ds.get_data_info(12)
     view = _points_view(info)
@@ -125,18 +127,32 @@ def test_graspness_computed_equals_file(labelled_graspnet_root):
     assert computed['graspness_source'] == 'compute'
     np.testing.assert_allclose(computed['graspness_label'], from_file['graspness_label'],
                                atol=1e-3)  # files are float16
-    # independent check of the rule: nearest grasp point of the same object, / max
+    # independent check of GSNet's rule: every workspace pixel takes the graspness of its
+    # nearest grasp point over all objects, min-max over the workspace (background
+    # included); the label keeps it on object points
     coll = np.load(info['collision_label_path'])
-    expected = np.zeros(len(view['points']))
-    seg = computed['pts_instance_mask']
+    depth_png = cv2.imread(info['depth_path'], cv2.IMREAD_UNCHANGED)
+    seg_img = cv2.imread(info['label_path'], cv2.IMREAD_UNCHANGED)
+    mask = reference_workspace_mask(depth_png, seg_img, info['cam_intrinsic'], 1000.0,
+                                    info['cam2world'])
+    v, u = np.nonzero(mask)
+    K = info['cam_intrinsic']
+    z = depth_png[v, u] / 1000.0
+    cloud = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
+    grasp_pts, grasp_g = [], []
     for obj_id, T in zip(computed['object_ids'], computed['object_poses']):
         lab = np.load(os.path.join(info['grasp_label_dir'], f'{obj_id:03d}_labels.npz'))
-        g = point_graspness(lab['scores'], coll[f'arr_{[0, 4].index(obj_id)}'], 0.8)
-        m = seg == obj_id + 1
-        _, idx = cKDTree(transform_points(T, lab['points'])).query(view['points'][m])
-        expected[m] = g[idx]
-    np.testing.assert_allclose(computed['graspness_label'], expected / expected.max(),
-                               atol=1e-5)
+        grasp_g.append(point_graspness(lab['scores'], coll[f'arr_{[0, 4].index(obj_id)}'],
+                                       0.8))
+        grasp_pts.append(transform_points(T, lab['points']))
+    _, idx = cKDTree(np.vstack(grasp_pts)).query(cloud)
+    g = np.concatenate(grasp_g)[idx]
+    gmap = np.zeros(depth_png.shape)
+    gmap[v, u] = (g - g.min()) / (g.max() - g.min())
+    uv = computed['pixel_uv']
+    seg = computed['pts_instance_mask']
+    expected = np.where(seg > 0, gmap[uv[:, 1], uv[:, 0]], 0.0)
+    np.testing.assert_allclose(computed['graspness_label'], expected, atol=1e-5)
     # graspness is higher on objects than on the table / background (0 there)
     obj = computed['objectness_label'] == 1
     assert computed['graspness_label'][obj].mean() > computed['graspness_label'][~obj].mean()

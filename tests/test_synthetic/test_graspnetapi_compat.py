@@ -222,12 +222,18 @@ def test_collision_labels_mark_grasps_through_the_table(clean_root):
 
 
 def test_graspness_maps_follow_the_labels(clean_root):
-    """Graspness is in [0, 1], 0 off the objects, 1 at the frame maximum, and equals the
-    feasible-grasp fraction of the nearest grasp point of the pixel's object."""
+    """Graspness follows the GSNet reference's rule: on GSNet's object workspace of the
+    frame (objects' box in the table frame + 2 cm, background included) every pixel takes
+    the feasible-grasp fraction of its nearest grasp point over all objects, min-max
+    normalised over the workspace; 0 outside it and without depth."""
+    from real_kinect_frame import reference_workspace_mask
     from scipy.spatial import cKDTree
     layout = GraspNetLayout(clean_root)
     for scene_id in SCENES:
         info = load_scene_info(clean_root, scene_id)
+        cam_dir = os.path.join(layout.scene_dir(scene_id), CAMERA)
+        cam2world = np.load(os.path.join(cam_dir, 'cam0_wrt_table.npy'))[None] @ \
+            np.load(os.path.join(cam_dir, 'camera_poses.npy'))
         with np.load(layout.collision_label(scene_id)) as coll:
             raw = []
             for i, obj_id in enumerate(info['obj_ids']):
@@ -243,19 +249,22 @@ def test_graspness_maps_follow_the_labels(clean_root):
                                                 f'{frame_id:04d}.npy')).astype(np.float64)
             assert g.shape == depth.shape
             assert g.min() >= 0 and g.max() == pytest.approx(1.0)
-            assert np.all(g[label == 0] == 0) and np.all(g[depth == 0] == 0)
+            mask = reference_workspace_mask(np.rint(depth * 1000).astype(np.uint16), label,
+                                            K, 1000.0, cam2world[frame_id])
+            assert np.all(g[~mask] == 0) and np.all(g[depth == 0] == 0)
+            assert mask[label > 0].mean() > 0.5 and (mask & (label == 0)).any()
             on_obj = (label > 0) & (depth > 0)
             assert g[on_obj].mean() > 0.1
+            v, u = np.nonzero(mask)
+            z = depth[v, u]
+            p = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
+            pts_cam = [raw[info['obj_ids'].index(o)][0] @ poses[j][:3, :3].T + poses[j][:3, 3]
+                       for j, o in enumerate(ids)]
+            vals = np.concatenate([raw[info['obj_ids'].index(o)][1] for o in ids])
+            _, nn = cKDTree(np.vstack(pts_cam)).query(p)
             expected = np.zeros_like(depth)
-            for j, obj_id in enumerate(ids):
-                i = info['obj_ids'].index(obj_id)
-                v, u = np.nonzero(on_obj & (label == obj_id + 1))
-                z = depth[v, u]
-                p = np.stack([(u - K[0, 2]) * z / K[0, 0], (v - K[1, 2]) * z / K[1, 1], z], 1)
-                pts_cam = raw[i][0] @ poses[j][:3, :3].T + poses[j][:3, 3]
-                _, nn = cKDTree(pts_cam).query(p)
-                expected[v, u] = raw[i][1][nn]
-            np.testing.assert_allclose(g, expected / expected.max(), atol=2e-3)
+            expected[v, u] = (vals[nn] - vals[nn].min()) / (vals[nn].max() - vals[nn].min())
+            np.testing.assert_allclose(g, expected, atol=2e-3)
 
 
 def test_evaluator_scores_ground_truth_high_and_random_grasps_low(api, clean_root):

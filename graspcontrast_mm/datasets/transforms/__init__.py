@@ -4,12 +4,14 @@ Frames, units and keys: ``docs/data_flow.md``.
 """
 from .augmentation import RandomFlipRotate
 from .formatting import PackPointsInputs, PackViewPairInputs, pack_view_tensors
-from .grasp_labels import (GRASPNESS_SOURCES, LoadGraspLabels, ObjectWorkspaceCrop,
-                           PackGraspInputs, compute_frame_graspness, read_label_image,
-                           read_meta_poses, reference_num_grasp_points)
+from .grasp_labels import (GRASPNESS_SOURCES, OBJECT_BOX_MODES, LoadGraspLabels,
+                           LoadPointSegmentation, ObjectWorkspaceCrop, PackGraspInputs,
+                           compute_frame_graspness, frame_workspace_mask,
+                           graspness_at_pixels, read_label_image, read_meta_poses,
+                           reference_num_grasp_points)
 from .loading import LoadDepthImage, read_depth_image
-from .points import (PER_POINT_KEYS, DepthToPoints, PointSample, Voxelize,
-                     WorkspaceCrop, select_points)
+from .points import (PER_POINT_KEYS, DepthToPoints, KeepScenePoints, PointSample,
+                     Voxelize, WorkspaceCrop, select_points)
 from .view_pair import (ApplyToViews, MatchViewPair, SampleKeyPoints,
                         view_points_world)
 
@@ -19,5 +21,7 @@ __all__ = [
     'ApplyToViews', 'MatchViewPair', 'SampleKeyPoints', 'view_points_world',
     'PackViewPairInputs', 'PackPointsInputs', 'pack_view_tensors', 'LoadGraspLabels',
     'ObjectWorkspaceCrop', 'PackGraspInputs', 'GRASPNESS_SOURCES', 'read_meta_poses',
-    'read_label_image', 'reference_num_grasp_points', 'compute_frame_graspness'
+    'read_label_image', 'reference_num_grasp_points', 'compute_frame_graspness',
+    'OBJECT_BOX_MODES', 'LoadPointSegmentation', 'frame_workspace_mask',
+    'graspness_at_pixels', 'KeepScenePoints'
 ]

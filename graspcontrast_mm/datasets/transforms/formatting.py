@@ -120,7 +120,8 @@ class PackPointsInputs(BaseTransform):
               ``extra_input_keys`` converted with ``torch.as_tensor``.
             - data_samples (Det3DDataSample): metainfo with the ``meta_keys`` present
               (``aug_mat`` and ``cam2world`` map predictions back to the camera and world
-              frames).
+              frames); ``scene_points`` float32 (M, 3) camera frame when the results
+              hold it (:class:`KeepScenePoints`).
 
     Args:
         meta_keys: keys copied to the metainfo when present.
@@ -147,6 +148,8 @@ class PackPointsInputs(BaseTransform):
         data_sample = Det3DDataSample()
         data_sample.set_metainfo(
             {k: _to_meta(results[k]) for k in self.meta_keys if k in results})
+        if results.get('scene_points') is not None:
+            data_sample.scene_points = np.asarray(results['scene_points'], np.float32)
         return {'inputs': inputs, 'data_samples': data_sample}
 
     def __repr__(self) -> str:

@@ -6,6 +6,9 @@ Pipeline (see ``docs/data_flow.md``)::
     -> ObjectWorkspaceCrop -> PointSample(20000) -> [RandomFlipRotate] -> Voxelize
     -> PackGraspInputs
 
+Unlabelled frames (pre-training, testing) get only the segmentation
+(:class:`LoadPointSegmentation`) before :class:`ObjectWorkspaceCrop`.
+
 Frames and units: points, poses and grasp points in metres; ``points`` in the (augmented)
 camera frame, object poses ``T_cam_obj`` from ``meta/NNNN.mat`` (camera frame of the frame),
 grasp points in each object's frame.
@@ -36,22 +39,25 @@ from mmengine.logging import print_log
 from mmdet3d.structures import PointData
 
 from graspcontrast_mm.registry import TRANSFORMS
-from graspcontrast_mm.structures import invert_transform, transform_points
-from graspcontrast_mm.structures.points import nearest_neighbors
+from graspcontrast_mm.structures import (OBJECT_PIXELS_WITHOUT_DEPTH,
+                                         reference_frame_graspness, reference_workspace_mask)
 from .formatting import PackPointsInputs
-from .loading import read_single_channel_image
+from .loading import read_depth_image, read_single_channel_image
 from .points import _view_name, select_points
 from .view_pair import view_points_world
 
 __all__ = [
-    'GRASPNESS_SOURCES', 'read_meta_poses', 'read_label_image',
-    'reference_num_grasp_points', 'compute_frame_graspness', 'LoadGraspLabels',
+    'GRASPNESS_SOURCES', 'OBJECT_BOX_MODES', 'read_meta_poses', 'read_label_image',
+    'reference_num_grasp_points', 'compute_frame_graspness', 'frame_workspace_mask',
+    'graspness_at_pixels', 'LoadPointSegmentation', 'LoadGraspLabels',
     'ObjectWorkspaceCrop', 'PackGraspInputs'
 ]
 
 _WARNING = 30  # logging.WARNING
 #: Where :class:`LoadGraspLabels` takes the point graspness from.
 GRASPNESS_SOURCES = ('auto', 'file', 'compute')
+#: How :class:`ObjectWorkspaceCrop` builds the object box.
+OBJECT_BOX_MODES = ('reference', 'points')
 
 
 def read_meta_poses(meta_path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -97,6 +103,119 @@ def read_label_image(label_path: str) -> np.ndarray:
     return read_single_channel_image(label_path, 'label image')
 
 
+def _label_image(results: dict) -> np.ndarray:
+    """The frame's label image: ``results['label_image']`` or read from ``label_path``."""
+    seg = results.get('label_image')
+    if seg is None:
+        if results.get('label_path') is None:
+            raise KeyError("needs 'label_image' or 'label_path' (the label PNG)")
+        seg = read_label_image(results['label_path'])
+        results['label_image'] = seg
+    return np.asarray(seg)
+
+
+def _depth_image(results: dict) -> np.ndarray:
+    """The frame's depth in metres: ``results['depth']`` or read from ``depth_path``."""
+    depth = results.get('depth')
+    if depth is None:
+        if results.get('depth_path') is None:
+            raise KeyError("needs the depth image: keep 'depth' (DepthToPoints("
+                           "keep_depth=True)) or give 'depth_path'")
+        raw = read_depth_image(results['depth_path'])
+        depth = raw.astype(np.float64) / float(results.get('depth_scale', 1000.0))
+    return np.asarray(depth)
+
+
+def frame_workspace_mask(results: dict, margin: float = 0.02,
+                         object_pixels_without_depth: str = 'camera_centre'
+                         ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """GSNet's object workspace of a frame (:func:`reference_workspace_mask`), cached.
+
+    Reads the full depth (``depth``, metres, or ``depth_path``) and label images
+    (``label_image`` or ``label_path``), ``cam_intrinsic``, ``cam2world`` and
+    ``depth_scale`` (raw units per metre, 1000 when absent) of a view dict. The result is
+    kept in ``results['workspace_mask']`` / ``results['workspace_mask_bounds']`` together
+    with the arguments (``results['workspace_mask_cfg']``), so that later transforms with
+    the same arguments reuse it.
+
+    Returns:
+        tuple: bool (H, W) mask of the kept pixels, and the float64 (2, 3) box in the
+        table frame, metres (None without object pixels).
+    """
+    key = (float(margin), str(object_pixels_without_depth))
+    if results.get('workspace_mask_cfg') == key and 'workspace_mask' in results:
+        return results['workspace_mask'], results.get('workspace_mask_bounds')
+    for name in ('cam_intrinsic', 'cam2world'):
+        if name not in results:
+            raise KeyError(f"the object workspace needs '{name}'")
+    seg = _label_image(results)
+    depth = _depth_image(results)
+    if seg.shape != depth.shape:
+        raise ValueError(f'label image {seg.shape} and depth image {depth.shape} differ '
+                         f'in shape ({_view_name(results)})')
+    mask, bounds = reference_workspace_mask(
+        depth, seg, results['cam_intrinsic'], results['cam2world'], margin=margin,
+        depth_scale=float(results.get('depth_scale', 1000.0)),
+        object_pixels_without_depth=object_pixels_without_depth, return_bounds=True)
+    results['workspace_mask'] = mask
+    results['workspace_mask_bounds'] = bounds
+    results['workspace_mask_cfg'] = key
+    return mask, bounds
+
+
+def graspness_at_pixels(values: np.ndarray, uv: np.ndarray, shape: Tuple[int, int],
+                        workspace_mask: Optional[np.ndarray] = None,
+                        path: str = 'graspness file') -> np.ndarray:
+    """Point graspness from a graspness file in either layout.
+
+    - package layout: an (H, W) map aligned with the depth image, read at ``uv``;
+    - reference layout (GSNet's ``generate_graspness.py``): ``(N_masked, 1)`` (or
+      ``(N_masked,)``), one value per pixel of the reference's workspace mask in
+      row-major order; the values are put back at those pixels (``workspace_mask``,
+      see :func:`frame_workspace_mask`) and read at ``uv``. Pixels outside the mask get 0.
+
+    Args:
+        values: the array loaded from the file.
+        uv: int (N, 2) ``(u, v)`` pixels of the points.
+        shape: ``(H, W)`` of the depth / label images.
+        workspace_mask: bool (H, W) reference workspace mask (needed for the reference
+            layout).
+        path: file name used in error messages.
+
+    Returns:
+        np.ndarray: float32 (N,) raw file values (NaN / inf replaced by 0).
+
+    Raises:
+        ValueError: the array fits neither layout, or a reference-layout file has a
+            different number of values than the mask has pixels.
+    """
+    values = np.asarray(values)
+    shape = tuple(int(v) for v in shape)
+    if values.shape == shape:
+        gmap = values
+    elif values.ndim == 1 or (values.ndim == 2 and values.shape[1] == 1):
+        if workspace_mask is None:
+            raise ValueError(f'{path}: a reference-layout graspness file needs the '
+                             'workspace mask')
+        mask = np.asarray(workspace_mask, dtype=bool)
+        if mask.shape != shape:
+            raise ValueError(f'{path}: workspace mask {mask.shape} is not {shape}')
+        n_mask = int(np.count_nonzero(mask))
+        if values.shape[0] != n_mask:
+            raise ValueError(
+                f'{path} holds {values.shape[0]} values (reference layout, one per '
+                f'workspace pixel) but the workspace mask of this frame has {n_mask} '
+                'pixels; the file was written for another workspace (margin, camera '
+                'poses or label image)')
+        gmap = np.zeros(shape, dtype=np.float64)
+        gmap[mask] = values.reshape(-1)
+    else:
+        raise ValueError(f'{path} has shape {values.shape}: expected an (H, W) = {shape} '
+                         'map or the reference layout (N_masked, 1)')
+    out = np.asarray(gmap[uv[:, 1], uv[:, 0]], dtype=np.float32)
+    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def reference_num_grasp_points(num_points: int) -> int:
     """Grasp points kept per object by the GSNet reference: ``min(max(Np // 4, 300), Np)``."""
     return int(min(max(num_points // 4, 300), num_points))
@@ -125,23 +244,77 @@ class _LRUCache:
 
 
 @TRANSFORMS.register_module()
+class LoadPointSegmentation(BaseTransform):
+    """Per-point segmentation from GraspNet's label image (no grasp labels needed).
+
+    For unlabelled frames (pre-training view pairs, testing) that are cropped to the
+    objects' workspace (:class:`ObjectWorkspaceCrop`): GraspNet-1Billion has a label image
+    for every frame.
+
+    Required keys: ``pixel_uv`` int (N, 2) (``DepthToPoints(with_pixel_uv=True)``),
+    ``label_path``. Added keys: ``pts_instance_mask`` int64 (N,) (``obj_id + 1``, 0 =
+    background), ``objectness_label`` int64 (N,) {0, 1}, ``label_image`` (H, W) (kept for
+    :class:`ObjectWorkspaceCrop`).
+
+    Args:
+        allow_missing: a missing label image adds nothing (instead of raising), so that
+            :class:`ObjectWorkspaceCrop` falls back to its table box
+            (``fallback_world_bounds``) on data without segmentation.
+
+    Raises:
+        FileNotFoundError: the label image is missing and ``allow_missing`` is False.
+        ValueError: the label image does not cover the points' pixels.
+    """
+
+    def __init__(self, allow_missing: bool = False) -> None:
+        self.allow_missing = bool(allow_missing)
+
+    def transform(self, results: dict) -> dict:
+        if results.get('pixel_uv') is None:
+            raise KeyError("LoadPointSegmentation needs 'pixel_uv'; run "
+                           'DepthToPoints(with_pixel_uv=True) first')
+        path = results.get('label_path')
+        if results.get('label_image') is None and (path is None or not osp.isfile(path)):
+            if self.allow_missing:
+                return results
+            raise FileNotFoundError(f'label image not found: {path}')
+        seg = _label_image(results)
+        uv = np.asarray(results['pixel_uv'], dtype=np.int64).reshape(-1, 2)
+        if len(uv) and (uv[:, 0].max() >= seg.shape[1] or uv[:, 1].max() >= seg.shape[0]
+                        or uv.min() < 0):
+            raise ValueError(f'label image {path} ({seg.shape}) does not cover the depth '
+                             'pixels')
+        seg_points = seg[uv[:, 1], uv[:, 0]].astype(np.int64)
+        results['pts_instance_mask'] = seg_points
+        results['objectness_label'] = (seg_points > 0).astype(np.int64)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(allow_missing={self.allow_missing})'
+
+
+@TRANSFORMS.register_module()
 class LoadGraspLabels(BaseTransform):
     """Load a frame's segmentation, object poses, grasp labels and point graspness.
 
-    Run it right after ``DepthToPoints(with_pixel_uv=True)``: it indexes the label image
-    (and a graspness map) with ``pixel_uv``, so it works on any subset of the pixels, but
-    graspness computed from the labels is normalised over the points present (all of the
-    frame's object pixels when it runs before cropping, as the graspness files are).
+    Run it after ``DepthToPoints(with_pixel_uv=True)``: it indexes the label image (and a
+    graspness file) with ``pixel_uv``, so it works on any subset of the pixels; graspness
+    is always defined on the whole frame (GSNet's workspace of the full depth and label
+    images), so it does not depend on earlier cropping or sampling.
 
     Required keys: ``points`` (N, 3) (camera frame, or augmented with ``aug_mat``),
     ``pixel_uv`` int (N, 2) ``(u, v)``, ``meta_path``, ``label_path``, ``grasp_label_dir``,
-    ``collision_label_path``, ``scene_object_ids`` (``object_id_list.txt`` order); optional
-    ``graspness_path``, ``aug_mat``. ``GraspNetDataset(mode='grasp')`` provides them.
+    ``collision_label_path``, ``scene_object_ids`` (``object_id_list.txt`` order),
+    ``cam_intrinsic``, ``cam2world``, the depth image (``depth`` metres, kept by
+    ``DepthToPoints``, or ``depth_path``); optional ``graspness_path``, ``aug_mat``,
+    ``depth_scale``. ``GraspNetDataset(mode='grasp')`` provides them.
 
     Added keys: see the module docstring (``pts_instance_mask``, ``objectness_label``,
     ``graspness_label``, ``object_ids``, ``object_poses``, ``grasp_points``,
-    ``grasp_widths``, ``grasp_scores``) and ``graspness_source`` (``'file'`` or
-    ``'compute'``: where this frame's graspness came from).
+    ``grasp_widths``, ``grasp_scores``), ``graspness_source`` (``'file'`` or
+    ``'compute'``: where this frame's graspness came from), ``label_image`` and the
+    workspace mask of :func:`frame_workspace_mask` (``workspace_mask``, reused by
+    ``ObjectWorkspaceCrop(mode='reference')`` with the same margin).
 
     Grasp labels: the scores of ``grasp_label/XXX_labels.npz`` with the scene's collision
     array (``collision_labels.npz``, ``arr_i`` for the ``i``-th object of
@@ -149,15 +322,23 @@ class LoadGraspLabels(BaseTransform):
     (graspnetAPI ``loadGrasp`` and the GSNet reference read only the scene array;
     ``with_object_collision=True`` also ORs in the npz's own ``collision``).
 
+    Point graspness (GSNet's rule, the reference's ``generate_graspness.py``): a grasp
+    point's graspness is the fraction of its 300 x 12 x 4 grasps with
+    ``0 < mu <= graspness_fric_thresh`` (0.8) and no collision; every pixel of the frame's
+    object workspace (:func:`frame_workspace_mask`: objects' box in the table frame grown
+    by ``workspace_margin``, background included) takes the value of its nearest grasp
+    point over all objects (camera frame, ``T_cam_obj``), and the values are min-max
+    normalised over all those pixels. The label keeps them on object points and is 0 on
+    background points (GSNet's graspness loss only reads object points).
+
     Graspness sources (``graspness_source``):
 
-    - ``'file'``: ``graspness/scene_XXXX/{camera}/NNNN.npy``, a per-pixel (H, W) map (see
-      ``docs/data_flow.md``), read at ``pixel_uv``; missing file -> ``FileNotFoundError``;
-    - ``'compute'``: from the labels, with the rule of those files: a grasp point's
-      graspness is the fraction of its 300 x 12 x 4 grasps with
-      ``0 < mu <= graspness_fric_thresh`` (0.8) and no collision; an object point takes the
-      value of the nearest grasp point of the same object (camera frame, ``T_cam_obj``);
-      the values are divided by their maximum over the frame's object points; background 0;
+    - ``'file'``: ``graspness/scene_XXXX/{camera}/NNNN.npy`` in either layout (see
+      :func:`graspness_at_pixels`): the package's per-pixel (H, W) map, or the
+      reference's ``(N_masked, 1)`` array aligned with its workspace mask (rebuilt here
+      with ``workspace_margin`` and ``object_pixels_without_depth``); missing file ->
+      ``FileNotFoundError``;
+    - ``'compute'``: from the grasp and collision labels with the rule above;
     - ``'auto'`` (default): the file when it exists, else computed.
 
     Caches (per transform instance, i.e. per dataloader worker): the last
@@ -168,7 +349,8 @@ class LoadGraspLabels(BaseTransform):
         FileNotFoundError: a label file is missing (the message names the path).
         KeyError: ``pixel_uv`` / ``points`` missing (run ``DepthToPoints(with_pixel_uv=True)``).
         ValueError: inconsistent files (object not in ``object_id_list.txt``, collision
-            and label shapes disagree, label image smaller than the depth image).
+            and label shapes disagree, label image smaller than the depth image, a
+            graspness file of another shape or workspace).
 
     Args:
         graspness_source: ``'auto'``, ``'file'`` or ``'compute'``.
@@ -179,6 +361,10 @@ class LoadGraspLabels(BaseTransform):
         with_object_collision: also apply the npz's own ``collision`` array.
         label_cache_size: objects whose label arrays are kept in memory.
         collision_cache_size: scenes whose collision arrays are kept in memory.
+        workspace_margin: growth of the objects' box of the graspness workspace, metres
+            (reference: 0.02).
+        object_pixels_without_depth: ``'camera_centre'`` (reference) or ``'ignore'``; see
+            :func:`~graspcontrast_mm.structures.reference_workspace_mask`.
     """
 
     def __init__(self,
@@ -187,7 +373,9 @@ class LoadGraspLabels(BaseTransform):
                  num_grasp_points: Optional[Union[int, str]] = None,
                  with_object_collision: bool = False,
                  label_cache_size: int = 32,
-                 collision_cache_size: int = 2) -> None:
+                 collision_cache_size: int = 2,
+                 workspace_margin: float = 0.02,
+                 object_pixels_without_depth: str = 'camera_centre') -> None:
         if graspness_source not in GRASPNESS_SOURCES:
             raise ValueError(f'graspness_source must be one of {GRASPNESS_SOURCES}, '
                              f'got {graspness_source!r}')
@@ -198,6 +386,13 @@ class LoadGraspLabels(BaseTransform):
         if not graspness_fric_thresh > 0:
             raise ValueError('graspness_fric_thresh must be positive, got '
                              f'{graspness_fric_thresh}')
+        if workspace_margin < 0:
+            raise ValueError(f'workspace_margin must be >= 0 (metres), got {workspace_margin}')
+        if object_pixels_without_depth not in OBJECT_PIXELS_WITHOUT_DEPTH:
+            raise ValueError('object_pixels_without_depth must be one of '
+                             f'{OBJECT_PIXELS_WITHOUT_DEPTH}, got {object_pixels_without_depth!r}')
+        self.workspace_margin = float(workspace_margin)
+        self.object_pixels_without_depth = object_pixels_without_depth
         self.graspness_source = graspness_source
         self.graspness_fric_thresh = float(graspness_fric_thresh)
         self.num_grasp_points = num_grasp_points
@@ -240,7 +435,8 @@ class LoadGraspLabels(BaseTransform):
         cached = entry['graspness'].get(index)
         if cached is None:
             from graspcontrast_mm.synthetic.collision_labels import point_graspness
-            cached = point_graspness(scores, collision, self.graspness_fric_thresh)
+            cached = point_graspness(scores, collision, self.graspness_fric_thresh,
+                                     dtype=np.float64)
             entry['graspness'][index] = cached
         return cached
 
@@ -259,7 +455,7 @@ class LoadGraspLabels(BaseTransform):
         uv = np.asarray(results['pixel_uv'], dtype=np.int64).reshape(-1, 2)
         if len(uv) != len(results['points']):
             raise ValueError(f"pixel_uv has {len(uv)} rows but points {len(results['points'])}")
-        seg = read_label_image(results['label_path'])
+        seg = _label_image(results)
         if len(uv) and (uv[:, 0].max() >= seg.shape[1] or uv[:, 1].max() >= seg.shape[0]
                         or uv.min() < 0):
             raise ValueError(f"label image {results['label_path']} ({seg.shape}) does not "
@@ -322,16 +518,24 @@ class LoadGraspLabels(BaseTransform):
             if path is None or not osp.isfile(path):
                 raise FileNotFoundError(f'graspness file not found: {path} '
                                         "(graspness_source='file')")
-            gmap = np.load(path)
-            if gmap.shape != tuple(shape):
-                raise ValueError(f'graspness map {path} has shape {gmap.shape}, the label '
-                                 f'image {tuple(shape)}')
+            values = np.load(path, allow_pickle=False)
+            mask = None
+            if values.shape != tuple(shape):  # reference layout: needs its workspace
+                mask, _ = frame_workspace_mask(results, self.workspace_margin,
+                                               self.object_pixels_without_depth)
+            values = graspness_at_pixels(values, uv, shape, mask, path)
+            source = 'file'
+        else:
+            mask, _ = frame_workspace_mask(results, self.workspace_margin,
+                                           self.object_pixels_without_depth)
+            gmap = compute_frame_graspness(
+                _depth_image(results), _label_image(results), results['cam_intrinsic'],
+                results['cam2world'], poses, label_graspness, workspace_mask=mask,
+                depth_scale=float(results.get('depth_scale', 1000.0)))
             values = gmap[uv[:, 1], uv[:, 0]].astype(np.float32)
-            values[seg_points == 0] = 0.0
-            return np.clip(np.nan_to_num(values), 0.0, 1.0), 'file'
-        return compute_frame_graspness(
-            results['points'], seg_points, object_ids, poses, label_graspness,
-            aug_mat=results.get('aug_mat')), 'compute'
+            source = 'compute'
+        values[seg_points == 0] = 0.0
+        return np.clip(values, 0.0, 1.0), source
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(graspness_source={self.graspness_source!r}, '
@@ -339,62 +543,83 @@ class LoadGraspLabels(BaseTransform):
                 f'num_grasp_points={self.num_grasp_points!r}, '
                 f'with_object_collision={self.with_object_collision}, '
                 f'label_cache_size={self.label_cache_size}, '
-                f'collision_cache_size={self.collision_cache_size})')
+                f'collision_cache_size={self.collision_cache_size}, '
+                f'workspace_margin={self.workspace_margin}, '
+                f'object_pixels_without_depth={self.object_pixels_without_depth!r})')
 
 
-def compute_frame_graspness(points: np.ndarray,
-                            seg_points: np.ndarray,
-                            object_ids: Sequence[int],
+def compute_frame_graspness(depth_m: np.ndarray,
+                            seg: np.ndarray,
+                            K: np.ndarray,
+                            cam2world: np.ndarray,
                             poses_cam_obj: np.ndarray,
                             label_graspness: Sequence[Tuple[np.ndarray, np.ndarray]],
-                            aug_mat: Optional[np.ndarray] = None) -> np.ndarray:
-    """Per-point graspness of a frame, the rule of the ``graspness/`` files.
+                            *,
+                            margin: float = 0.02,
+                            depth_scale: Optional[float] = 1000.0,
+                            object_pixels_without_depth: str = 'camera_centre',
+                            workspace_mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """GSNet's point graspness of a whole frame, as a per-pixel map.
+
+    The reference rule (``generate_graspness.py``, see
+    :func:`~graspcontrast_mm.structures.reference_frame_graspness`): every pixel of the
+    object workspace (background included) takes the graspness of its nearest grasp point
+    over all objects; min-max normalised over those pixels.
 
     Args:
-        points: (N, 3) points, camera frame (or augmented, see ``aug_mat``), metres.
-        seg_points: int (N,) segmentation id per point (``obj_id + 1``, 0 = background).
-        object_ids: K object ids, in the order of ``poses_cam_obj``.
-        poses_cam_obj: (K, 4, 4) ``T_cam_obj``.
+        depth_m: (H, W) depth, metres, 0 = no measurement.
+        seg: (H, W) label image, ``obj_id + 1`` per pixel, 0 = background.
+        K: (3, 3) intrinsics, pixels.
+        cam2world: (4, 4) ``T_world_cam`` (table frame).
+        poses_cam_obj: (K, 4, 4) ``T_cam_obj`` of the objects.
         label_graspness: K pairs ``(grasp_points (Np, 3) object frame, graspness (Np,))``.
-        aug_mat: optional (4, 4) ``T_aug_cam`` of ``points`` (identity when None).
+        margin: workspace margin, metres.
+        depth_scale: raw depth units per metre of the depth file (bit-exact workspace).
+        object_pixels_without_depth: see
+            :func:`~graspcontrast_mm.structures.reference_workspace_mask`.
+        workspace_mask: a precomputed workspace mask (:func:`frame_workspace_mask`).
 
     Returns:
-        np.ndarray: float32 (N,) in [0, 1]: an object point takes the graspness of the
-        nearest grasp point of its own object; divided by the maximum over the object
-        points (all zeros when that is 0); 0 on background points and on points of objects
-        without labels.
+        np.ndarray: float64 (H, W) in [0, 1]; 0 outside the workspace. Row-major
+        ``map[workspace_mask]`` is the content of the reference's graspness file.
     """
-    points = np.asarray(points, np.float64)
-    if aug_mat is not None and not np.allclose(aug_mat, np.eye(4)):
-        points = transform_points(invert_transform(np.asarray(aug_mat, np.float64)), points)
-    out = np.zeros(len(points), np.float64)
-    for obj_id, T, (label_pts, g) in zip(object_ids, poses_cam_obj, label_graspness):
-        mask = seg_points == int(obj_id) + 1
-        if not mask.any() or len(label_pts) == 0:
-            continue
-        label_cam = transform_points(np.asarray(T, np.float64),
-                                     np.asarray(label_pts, np.float64))
-        _, idx = nearest_neighbors(points[mask], label_cam)
-        out[mask] = np.asarray(g, np.float64)[idx]
-    peak = out.max() if len(out) else 0.0
-    if peak > 0:
-        out /= peak
-    return out.astype(np.float32)
+    gmap, _ = reference_frame_graspness(
+        depth_m, seg, K, cam2world, list(poses_cam_obj), [p for p, _ in label_graspness],
+        [g for _, g in label_graspness], margin=margin, depth_scale=depth_scale,
+        object_pixels_without_depth=object_pixels_without_depth,
+        workspace_mask=workspace_mask)
+    return gmap
 
 
 @TRANSFORMS.register_module()
 class ObjectWorkspaceCrop(BaseTransform):
     """Keep the points inside the objects' bounding box (plus a margin) in the table frame.
 
-    GSNet's workspace: the axis-aligned box of the object points (``objectness_label == 1``)
-    in the table / world frame (``cam2world @ inv(aug_mat) @ p``), grown by ``margin`` on
-    every side (reference: 0.02 m); everything outside (far table, background) is dropped.
-    Bounds are inclusive.
+    GSNet's workspace (the reference's ``get_workspace_mask``): the axis-aligned box of the
+    object pixels in the table / world frame, grown by ``margin`` on every side
+    (reference: 0.02 m); everything outside (far table, background) is dropped. Two ways
+    to build the box (``mode``):
+
+    - ``'reference'``: from the full label and depth images of the frame, bit for bit as
+      the reference (:func:`frame_workspace_mask`): every object pixel counts, one
+      without depth as the camera centre (``object_pixels_without_depth='camera_centre'``,
+      which stretches the box to the camera) or not at all (``'ignore'``); strict bounds;
+      a point is kept when its pixel (``pixel_uv``) is in the mask. Needs ``pixel_uv``,
+      the depth image (``depth`` or ``depth_path``), the label image (``label_image`` or
+      ``label_path``), ``cam_intrinsic`` and ``depth_scale``.
+    - ``'points'``: the box of the object points present (``objectness_label == 1``,
+      ``cam2world @ inv(aug_mat) @ p``); bounds inclusive. Works on any point cloud with
+      a per-point segmentation (e.g. the Inferencer's depth-only object crop).
+
+    Without any segmentation (no ``objectness_label`` / ``pts_instance_mask``, e.g.
+    ``LoadPointSegmentation(allow_missing=True)`` on data without label images) the
+    points are cropped to ``fallback_world_bounds``, a fixed box of the table frame
+    (inclusive), when it is given; otherwise a ``KeyError`` is raised.
 
     Required keys: ``points``, ``objectness_label`` (or ``pts_instance_mask``),
     ``cam2world`` (4, 4) ``T_world_cam``; optional ``aug_mat``. Modified keys: ``points`` and
     every per-point array (``PER_POINT_KEYS`` and ``point_keys``). Added key:
-    ``workspace_bounds`` float64 (2, 3) world frame, metres.
+    ``workspace_bounds`` float64 (2, 3) table frame, metres.
 
     A frame with fewer than ``min_object_points`` object points, or fewer than
     ``min_points`` points in the box, is skipped: a warning is logged and None returned
@@ -405,16 +630,48 @@ class ObjectWorkspaceCrop(BaseTransform):
         min_object_points: smallest number of object points needed to define the box.
         min_points: smallest number of points left after cropping.
         point_keys: extra per-point keys to crop along with ``points``.
+        mode: ``'reference'`` or ``'points'`` (see above).
+        object_pixels_without_depth: ``'camera_centre'`` (reference) or ``'ignore'``;
+            ``mode='reference'`` only.
+        fallback_world_bounds: ``((xmin, ymin, zmin), (xmax, ymax, zmax))`` table frame,
+            metres, used for views without segmentation; None: segmentation required.
     """
 
     def __init__(self, margin: float = 0.02, min_object_points: int = 1,
-                 min_points: int = 1, point_keys: Sequence[str] = ()) -> None:
+                 min_points: int = 1, point_keys: Sequence[str] = (),
+                 mode: str = 'points',
+                 object_pixels_without_depth: str = 'camera_centre',
+                 fallback_world_bounds: Optional[Sequence[Sequence[float]]] = None) -> None:
         if margin < 0:
             raise ValueError(f'margin must be >= 0 (metres), got {margin}')
+        if mode not in OBJECT_BOX_MODES:
+            raise ValueError(f'mode must be one of {OBJECT_BOX_MODES}, got {mode!r}')
+        if object_pixels_without_depth not in OBJECT_PIXELS_WITHOUT_DEPTH:
+            raise ValueError('object_pixels_without_depth must be one of '
+                             f'{OBJECT_PIXELS_WITHOUT_DEPTH}, got {object_pixels_without_depth!r}')
         self.margin = float(margin)
         self.min_object_points = max(1, int(min_object_points))
         self.min_points = int(min_points)
         self.point_keys = tuple(point_keys)
+        self.mode = mode
+        self.object_pixels_without_depth = object_pixels_without_depth
+        self.fallback_world_bounds = None
+        if fallback_world_bounds is not None:
+            bounds = np.asarray(fallback_world_bounds, dtype=np.float64)
+            if bounds.shape != (2, 3) or np.any(bounds[0] > bounds[1]):
+                raise ValueError('fallback_world_bounds must be ((xmin, ymin, zmin), '
+                                 f'(xmax, ymax, zmax)) with min <= max, got '
+                                 f'{fallback_world_bounds}')
+            self.fallback_world_bounds = bounds
+        self._warned_fallback = False
+
+    def _crop(self, results: dict, inside: np.ndarray, what: str) -> Optional[dict]:
+        if np.count_nonzero(inside) < self.min_points:
+            print_log(f'{np.count_nonzero(inside)} points in the {what} of '
+                      f'{_view_name(results)} (need {self.min_points}); skipping the sample',
+                      logger='current', level=_WARNING)
+            return None
+        return select_points(results, inside, self.point_keys)
 
     def transform(self, results: dict) -> Optional[dict]:
         if 'cam2world' not in results:
@@ -423,31 +680,53 @@ class ObjectWorkspaceCrop(BaseTransform):
             is_object = np.asarray(results['objectness_label']) > 0
         elif results.get('pts_instance_mask') is not None:
             is_object = np.asarray(results['pts_instance_mask']) > 0
+        elif self.fallback_world_bounds is not None:
+            if not self._warned_fallback:
+                print_log(f'ObjectWorkspaceCrop: {_view_name(results)} has no segmentation; '
+                          'cropping to the table box '
+                          f'{self.fallback_world_bounds.tolist()} (reported once)',
+                          logger='current', level=_WARNING)
+                self._warned_fallback = True
+            world = view_points_world(results)
+            lo, hi = self.fallback_world_bounds
+            results['workspace_bounds'] = self.fallback_world_bounds.copy()
+            return self._crop(results, np.all((world >= lo) & (world <= hi), axis=1),
+                              'table box')
         else:
             raise KeyError("ObjectWorkspaceCrop needs 'objectness_label' or "
-                           "'pts_instance_mask'; run LoadGraspLabels first")
+                           "'pts_instance_mask'; run LoadPointSegmentation or "
+                           'LoadGraspLabels first')
         num_obj = int(np.count_nonzero(is_object))
         if num_obj < self.min_object_points:
             print_log(f'{num_obj} object points in {_view_name(results)} (need '
                       f'{self.min_object_points}); skipping the sample', logger='current',
                       level=_WARNING)
             return None
-        world = view_points_world(results)
-        lo = world[is_object].min(axis=0) - self.margin
-        hi = world[is_object].max(axis=0) + self.margin
-        inside = np.all((world >= lo) & (world <= hi), axis=1)
-        if np.count_nonzero(inside) < self.min_points:
-            print_log(f'{np.count_nonzero(inside)} points in the object workspace of '
-                      f'{_view_name(results)} (need {self.min_points}); skipping the sample',
-                      logger='current', level=_WARNING)
-            return None
-        results['workspace_bounds'] = np.stack([lo, hi])
-        return select_points(results, inside, self.point_keys)
+        if self.mode == 'reference':
+            if results.get('pixel_uv') is None:
+                raise KeyError("ObjectWorkspaceCrop(mode='reference') needs 'pixel_uv'; run "
+                               'DepthToPoints(with_pixel_uv=True) first')
+            mask, bounds = frame_workspace_mask(results, self.margin,
+                                                self.object_pixels_without_depth)
+            uv = np.asarray(results['pixel_uv'], dtype=np.int64).reshape(-1, 2)
+            inside = mask[uv[:, 1], uv[:, 0]]
+        else:
+            world = view_points_world(results)
+            lo = world[is_object].min(axis=0) - self.margin
+            hi = world[is_object].max(axis=0) + self.margin
+            inside = np.all((world >= lo) & (world <= hi), axis=1)
+            bounds = np.stack([lo, hi])
+        results['workspace_bounds'] = bounds
+        return self._crop(results, inside, 'object workspace')
 
     def __repr__(self) -> str:
+        fallback = (None if self.fallback_world_bounds is None
+                    else self.fallback_world_bounds.tolist())
         return (f'{self.__class__.__name__}(margin={self.margin}, '
                 f'min_object_points={self.min_object_points}, min_points={self.min_points}, '
-                f'point_keys={self.point_keys})')
+                f'point_keys={self.point_keys}, mode={self.mode!r}, '
+                f'object_pixels_without_depth={self.object_pixels_without_depth!r}, '
+                f'fallback_world_bounds={fallback})')
 
 
 @TRANSFORMS.register_module()

@@ -19,7 +19,7 @@ from graspcontrast_mm.structures import (depth_to_points, invert_transform,
 
 __all__ = [
     'PER_POINT_KEYS', 'select_points', 'DepthToPoints', 'WorkspaceCrop', 'PointSample',
-    'Voxelize'
+    'KeepScenePoints', 'Voxelize'
 ]
 
 #: Keys of per-point arrays (first dimension aligned with ``points``) that cropping and
@@ -216,6 +216,29 @@ class PointSample(BaseTransform):
 
 
 @TRANSFORMS.register_module()
+class KeepScenePoints(BaseTransform):
+    """Keep a copy of the current cloud as the scene for test-time collision detection.
+
+    Place it after the workspace crop and before ``PointSample``: the GSNet reference
+    checks its predicted grasps against the frame's whole workspace cloud, not the
+    sampled points. ``PackPointsInputs`` puts the copy on the data sample
+    (``data_sample.scene_points``), where ``GSNet`` reads it when
+    ``test_cfg['collision_thresh'] > 0``.
+
+    Required keys: ``points`` (N, 3); optional ``aug_mat``. Added key: ``scene_points``
+    float32 (N, 3), **camera frame** (``inv(aug_mat)`` applied), metres.
+    """
+
+    def transform(self, results: dict) -> dict:
+        points = np.asarray(results['points'])
+        aug = results.get('aug_mat')
+        if aug is not None and not np.allclose(aug, np.eye(4)):
+            points = transform_points(invert_transform(aug), points)
+        results['scene_points'] = np.array(points, dtype=np.float32)
+        return results
+
+
+@TRANSFORMS.register_module()
 class Voxelize(BaseTransform):
     """Quantize the (augmented) points into a sparse voxel grid.
 
@@ -226,8 +249,10 @@ class Voxelize(BaseTransform):
 
     Added keys:
         - coords (np.int32 (V, 3)): voxel coordinates, >= 0.
-        - feats (np.float32 (V, C)): ``'ones'``: C = 1 ones (GSNet); ``'xyz'``: C = 3
-          mean point of each voxel, metres; ``'ones_xyz'``: C = 4, both.
+        - feats (np.float32 (V, C)): ``'ones'``: C = 1 ones; ``'ones3'``: C = 3 ones
+          (GSNet's input, ``np.ones_like(points)``: the reference backbone has 3 input
+          channels); ``'xyz'``: C = 3 mean point of each voxel, metres; ``'ones_xyz'``:
+          C = 4, ones and the mean point.
         - point2voxel (np.int64 (N,)): voxel index of every point.
         - voxel_points (np.float32 (V, 3)): mean point of each voxel, metres.
         - voxel_origin (np.float64 (3,)): metres, corner of voxel (0, 0, 0).
@@ -235,10 +260,12 @@ class Voxelize(BaseTransform):
 
     Args:
         voxel_size: voxel edge, metres.
-        feat_mode: ``'ones'``, ``'xyz'`` or ``'ones_xyz'``.
+        feat_mode: ``'ones'``, ``'ones3'``, ``'xyz'`` or ``'ones_xyz'``.
     """
 
-    FEAT_MODES = ('ones', 'xyz', 'ones_xyz')
+    #: Feature channels C of every ``feat_mode``.
+    FEAT_CHANNELS = {'ones': 1, 'ones3': 3, 'xyz': 3, 'ones_xyz': 4}
+    FEAT_MODES = tuple(FEAT_CHANNELS)
 
     def __init__(self, voxel_size: float = 0.005, feat_mode: str = 'ones') -> None:
         if not voxel_size > 0:
@@ -253,6 +280,8 @@ class Voxelize(BaseTransform):
         ones = np.ones((len(grid.coords), 1), dtype=np.float32)
         if self.feat_mode == 'ones':
             feats = ones
+        elif self.feat_mode == 'ones3':
+            feats = np.ones((len(grid.coords), 3), dtype=np.float32)
         elif self.feat_mode == 'xyz':
             feats = grid.voxel_points.copy()
         else:

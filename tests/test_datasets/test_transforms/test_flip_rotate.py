@@ -16,11 +16,52 @@ def test_flip_only_negates_x():
 
 def test_rotation_about_z_hand_computed():
     pts = np.array([[0.1, 0., 0.5]], np.float32)
-    out = RandomFlipRotate(flip_prob=0., rot_range_deg=(90., 90.))({'points': pts})
+    out = RandomFlipRotate(flip_prob=0., rot_range_deg=(90., 90.), axis='z')({'points': pts})
     np.testing.assert_allclose(out['points'], [[0., 0.1, 0.5]], atol=1e-7)
     out = RandomFlipRotate(flip_prob=0., rot_range_deg=(90., 90.), axis='x')(
         {'points': pts.copy()})
     np.testing.assert_allclose(out['points'], [[0.1, -0.5, 0.]], atol=1e-7)
+
+
+def test_default_is_the_gsnet_reference_augment_data():
+    """GSNet's augment_data: flip x with p = 0.5, then rotate about camera x by U(-30, 30).
+
+    Reference matrices: flip ``diag(-1, 1, 1)``; rotation ``[[1, 0, 0], [0, c, -s],
+    [0, s, c]]`` with the angle drawn uniformly in [-pi/6, pi/6].
+    """
+    t = RandomFlipRotate()
+    assert (t.flip_prob, t.rot_range_deg, t.flip_axis, t.axis, t.frame) == \
+        (0.5, (-30., 30.), 'x', 'x', 'camera')
+    t = RandomFlipRotate(flip_prob=1., rot_range_deg=(20., 20.))
+    c, s = np.cos(np.radians(20.)), np.sin(np.radians(20.))
+    expected = np.array([[1, 0, 0], [0, c, -s], [0, s, c]]) @ np.diag([-1., 1., 1.])
+    pts = np.array([[0.1, -0.2, 0.7], [-0.3, 0.05, 0.9]])
+    out = t({'points': pts.copy(), 'aug_mat': np.eye(4)})
+    np.testing.assert_allclose(out['aug_mat'][:3, :3], expected, atol=1e-12)
+    np.testing.assert_allclose(out['aug_mat'][:3, 3], 0.)
+    np.testing.assert_allclose(out['points'], pts @ expected.T, atol=1e-12)
+
+
+def test_world_frame_flip_and_rotation_about_the_table_normal(look_at_fn):
+    """frame='world': flip world x, rotate about world z (up), seen from the same camera."""
+    cam2world = look_at_fn((0.4, -0.3, 0.5))
+    rng = np.random.default_rng(0)
+    p_world = rng.uniform(-0.1, 0.1, size=(30, 3)) + [0.05, 0.02, 0.05]
+    p_cam = transform_points(np.linalg.inv(cam2world), p_world)
+    t = RandomFlipRotate(flip_prob=1., rot_range_deg=(90., 90.), flip_axis='x', axis='z',
+                         frame='world')
+    out = t({'points': p_cam.copy(), 'aug_mat': np.eye(4), 'cam2world': cam2world})
+    # by hand: flip (x, y, z) -> (-x, y, z), then +90 deg about z: (x, y) -> (-y, x)
+    moved = np.stack([-p_world[:, 1], -p_world[:, 0], p_world[:, 2]], axis=1)
+    np.testing.assert_allclose(transform_points(cam2world, out['points']), moved,
+                               atol=1e-9)
+    # heights above the table are kept; eq. 1 still recovers the original world points
+    np.testing.assert_allclose(transform_points(cam2world, out['points'])[:, 2],
+                               p_world[:, 2], atol=1e-9)
+    np.testing.assert_allclose(view_points_world(out), p_world, atol=1e-9)
+    assert np.linalg.det(out['aug_mat'][:3, :3]) == pytest.approx(-1.)
+    with pytest.raises(KeyError, match='cam2world'):
+        t({'points': p_cam.copy()})
 
 
 def test_invariants_under_repeated_augmentation(look_at_fn):
@@ -31,7 +72,7 @@ def test_invariants_under_repeated_augmentation(look_at_fn):
     results = {'points': p_cam.astype(np.float32), 'aug_mat': np.eye(4),
                'cam2world': cam2world}
     world_before = view_points_world(results)
-    t = RandomFlipRotate(flip_prob=0.5, rot_range_deg=(-30., 30.))
+    t = RandomFlipRotate(flip_prob=0.5, rot_range_deg=(-30., 30.), axis='z')
     dets = set()
     for _ in range(12):
         results = t(results)
@@ -52,7 +93,7 @@ def test_invariants_under_repeated_augmentation(look_at_fn):
 def test_rotation_about_z_keeps_depth():
     np.random.seed(2)
     pts = np.random.rand(50, 3).astype(np.float32)
-    out = RandomFlipRotate(flip_prob=0.5)({'points': pts.copy()})
+    out = RandomFlipRotate(flip_prob=0.5, axis='z')({'points': pts.copy()})
     np.testing.assert_allclose(out['points'][:, 2], pts[:, 2])
     angle = np.degrees(np.arctan2(out['aug_mat'][1, 0], out['aug_mat'][0, 0]))
     assert -30. <= angle <= 30. or 150. <= abs(angle)  # a flip turns the x axis round
@@ -72,3 +113,5 @@ def test_bad_arguments():
         RandomFlipRotate(flip_prob=1.5)
     with pytest.raises(ValueError):
         RandomFlipRotate(axis='w')
+    with pytest.raises(ValueError, match='frame'):
+        RandomFlipRotate(frame='table')
