@@ -4,6 +4,10 @@ Examples:
     python tools/test.py configs/pretrain_fne_tiny.py work_dirs/tiny/epoch_6.pth
     python tools/test.py CFG CKPT --cfg-options test_dataloader.dataset.split=test_novel
     python tools/test.py configs/gsnet_fne_tiny.py CKPT --dump-dir work_dirs/dump
+
+The checkpoint is loaded strictly (graspcontrast_mm.engine.load_model_checkpoint, as the
+Inferencer loads it): missing, unexpected or wrong-shape keys and NaN / inf weights are a
+one-line error naming them (exit status 1); ``--non-strict-load`` evaluates anyway.
 """
 import argparse
 import os.path as _osp
@@ -12,14 +16,23 @@ import sys
 # the repository root, so that configs can pull in projects/ with custom_imports
 sys.path.insert(0, _osp.abspath(_osp.join(_osp.dirname(__file__), '..')))
 
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from graspcontrast_mm.engine import load_checkpoint_file
+from graspcontrast_mm.engine import (CheckpointLoadError, CheckpointMismatchError,
+                                     NonFiniteWeightsError, load_checkpoint_file,
+                                     load_model_checkpoint)
 from graspcontrast_mm.utils import (add_common_args, load_cli_config,
                                     register_all_modules, setup_cpu_distributed)
 
 
-def parse_args():
+def _fail(err: Exception) -> None:
+    """One-line error on stderr, exit status 1."""
+    print(f'error: {err}', file=sys.stderr)
+    raise SystemExit(1)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a graspcontrast_mm model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -27,17 +40,28 @@ def parse_args():
         '--dump-dir',
         help='write the predicted grasps in graspnetAPI\'s dump layout '
         '(DIR/scene_XXXX/<camera>/NNNN.npy); GraspNetMetric evaluators only')
+    parser.add_argument(
+        '--non-strict-load', action='store_true',
+        help='evaluate even if the checkpoint does not fit the model (missing, unexpected '
+        'or wrong-shape keys, NaN weights): the parameters it lacks stay random. By '
+        'default any of these is an error naming the keys')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     register_all_modules()
     # Fail early, with the file name, on a missing or corrupt checkpoint.
-    load_checkpoint_file(args.checkpoint)
+    try:
+        checkpoint = load_checkpoint_file(args.checkpoint)
+    except CheckpointLoadError as err:
+        _fail(err)
     cfg = load_cli_config(args)
-    cfg.load_from = args.checkpoint
+    # The weights are loaded below by the shared strict loader (the Inferencer's too), not
+    # by the runner's load_from, which loads non-strictly and lets mmdet3d's spconv hook
+    # permute kernels of state dicts without version metadata.
+    cfg.load_from = None
     cfg.resume = False
     # Evaluation does not need the hooks that only make sense while training.
     cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
@@ -54,6 +78,12 @@ def main():
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    try:
+        load_model_checkpoint(model, checkpoint, strict=not args.non_strict_load,
+                              source=f'checkpoint {args.checkpoint}')
+    except (CheckpointLoadError, CheckpointMismatchError, NonFiniteWeightsError) as err:
+        _fail(err)
     metrics = runner.test()
     for name, value in metrics.items():
         print(f'{name}: {value:.4f}' if isinstance(value, float) else
