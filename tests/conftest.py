@@ -1,6 +1,7 @@
 """Fixtures shared by several test folders."""
 import itertools
 
+import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
 import pytest
 
 _scope_ids = itertools.count()

@@ -11,9 +11,11 @@ import spconv.pytorch as spconv
 import torch
 import torch.nn.functional as F
 
-from graspcontrast_mm.ops import (apply_spconv_cpu_fixes, remove_spconv_cpu_fixes,
-                                  rulebook_conv, spconv_cpu_fixes,
+from graspcontrast_mm.ops import (RULEBOOK_ALGORITHMS, apply_spconv_cpu_fixes,
+                                  get_rulebook_algorithm, remove_spconv_cpu_fixes,
+                                  rulebook_conv, set_rulebook_algorithm, spconv_cpu_fixes,
                                   spconv_cpu_fixes_enabled)
+from graspcontrast_mm.ops import spconv_cpu
 
 GRID = (12, 10, 8)  # even, so that stride-2 convs map the grid exactly onto half of it
 
@@ -24,6 +26,14 @@ def two_threads():
     torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(params=RULEBOOK_ALGORITHMS)
+def algorithm(request):
+    """Run a test once per CPU algorithm (bucketed, per_offset)."""
+    before = set_rulebook_algorithm(request.param)
+    yield request.param
+    set_rulebook_algorithm(before)
 
 
 def random_voxels(num, grid, seed, batch_size=1):
@@ -69,7 +79,7 @@ def run_sparse(layer, coords, feats, grid, target):
 
 @pytest.mark.parametrize('kernel', [3, 5])
 @pytest.mark.parametrize('training', [True, False])
-def test_subm_conv_matches_dense_forward_and_backward(kernel, training):
+def test_subm_conv_matches_dense_forward_and_backward(kernel, training, algorithm):
     coords = random_voxels(300, GRID, seed=kernel)
     feats = torch.randn(len(coords), 4, dtype=torch.float64)
     layer = spconv.SubMConv3d(4, 5, kernel, bias=True, indice_key='s').double()
@@ -94,7 +104,8 @@ def test_subm_conv_matches_dense_forward_and_backward(kernel, training):
 
 
 @pytest.mark.parametrize('kernel,stride,padding', [(2, 2, 0), (3, 2, 1)])
-def test_strided_conv_matches_dense_forward_and_backward(kernel, stride, padding):
+def test_strided_conv_matches_dense_forward_and_backward(kernel, stride, padding,
+                                                         algorithm):
     coords = random_voxels(250, GRID, seed=3, batch_size=2)
     feats = torch.randn(len(coords), 3, dtype=torch.float64)
     layer = spconv.SparseConv3d(3, 6, kernel, stride=stride, padding=padding,
@@ -131,7 +142,7 @@ def _key(ind, grid):
     return ((ind[:, 0] * grid[0] + ind[:, 1]) * grid[1] + ind[:, 2]) * grid[2] + ind[:, 3]
 
 
-def test_inverse_conv_matches_dense_transposed_conv():
+def test_inverse_conv_matches_dense_transposed_conv(algorithm):
     coords = random_voxels(300, GRID, seed=4)
     feats = torch.randn(len(coords), 3, dtype=torch.float64)
     down = spconv.SparseConv3d(3, 4, 2, stride=2, bias=False, indice_key='d2').double()
@@ -160,7 +171,8 @@ def test_inverse_conv_matches_dense_transposed_conv():
                                rtol=1e-10, atol=1e-10)
 
 
-def test_repeated_calls_are_bit_identical_and_right_with_two_threads(two_threads):
+def test_repeated_calls_are_bit_identical_and_right_with_two_threads(two_threads,
+                                                                    algorithm):
     # a thin slab: ~2000 voxels with many neighbours each
     grid = (48, 48, 4)
     coords = random_voxels(2000, grid, seed=7)
@@ -184,7 +196,7 @@ def test_repeated_calls_are_bit_identical_and_right_with_two_threads(two_threads
     assert num_differing == 0, f'{num_differing} of 199 repeated calls differed'
 
 
-def test_backward_is_deterministic_with_two_threads(two_threads):
+def test_backward_is_deterministic_with_two_threads(two_threads, algorithm):
     grid = (32, 32, 4)
     coords = random_voxels(1500, grid, seed=9)
     feats = torch.randn(len(coords), 16, generator=torch.Generator().manual_seed(10))
@@ -225,3 +237,78 @@ def test_switch_is_idempotent_and_restorable():
         assert remove_spconv_cpu_fixes() is False  # idempotent too
     assert spconv_cpu_fixes_enabled()
     assert spconv_functional.indice_subm_conv is not patched._graspcontrast_original
+
+
+def test_bucket_split_is_optimal_against_brute_force():
+    import itertools
+    counts = [9, 9, 8, 5, 5, 4, 2, 1]
+    total = sum(counts)
+
+    def padded(groups):
+        return sum((hi - lo) * counts[lo] for lo, hi in groups)
+
+    for max_groups in (1, 2, 3, 4):
+        groups = spconv_cpu._split_sorted_counts(counts, max_groups)
+        # contiguous cover of all offsets
+        assert groups[0][0] == 0 and groups[-1][1] == len(counts)
+        assert all(a[1] == b[0] for a, b in zip(groups, groups[1:]))
+        assert len(groups) <= max_groups
+        best = min(padded(list(zip((0,) + cuts, cuts + (len(counts),))))
+                   for k in range(max_groups)
+                   for cuts in itertools.combinations(range(1, len(counts)), k))
+        assert padded(groups) == best
+    # one group pads everything to the largest count; enough groups pad nothing
+    assert padded(spconv_cpu._split_sorted_counts(counts, 1)) == 9 * len(counts)
+    assert padded(spconv_cpu._split_sorted_counts(counts, 8)) == total
+    assert spconv_cpu._split_sorted_counts([], 4) == []
+
+
+def test_bucket_plan_is_shared_by_convs_with_one_rulebook():
+    before = set_rulebook_algorithm('bucketed')
+    try:
+        coords = random_voxels(200, GRID, seed=12)
+        net = spconv.SparseSequential(
+            spconv.SubMConv3d(3, 4, 3, bias=False, indice_key='k'),
+            spconv.SubMConv3d(4, 4, 3, bias=False, indice_key='k'))
+        x = spconv.SparseConvTensor(torch.randn(len(coords), 3), coords, list(GRID), 1)
+        spconv_cpu._PLAN_CACHE.clear()
+        out = net(x)
+        pairs = out.indice_dict['k'].indice_pairs
+        entry = spconv_cpu._PLAN_CACHE[id(pairs)]
+        assert entry[0]() is pairs and len(entry[1]) == 1  # one plan for both convs
+        plan = next(iter(entry[1].values()))
+        # every pair of the rule-book appears exactly once in the padded layout
+        num_pairs = sum(len(seg[1]) for seg in spconv_cpu._rulebook_segments(
+            pairs, out.indice_dict['k'].indice_pair_num, subm=True, inverse=False))
+        assert int((plan.in_rows < len(coords)).sum()) == num_pairs
+        assert plan.total <= 1.5 * num_pairs
+    finally:
+        set_rulebook_algorithm(before)
+
+
+def test_algorithm_choice_is_validated():
+    assert get_rulebook_algorithm() in RULEBOOK_ALGORITHMS
+    with pytest.raises(ValueError, match='unknown rule-book algorithm'):
+        set_rulebook_algorithm('fast')
+    coords = random_voxels(20, GRID, seed=13)
+    layer = spconv.SubMConv3d(4, 4, 3, bias=False)
+    from spconv.core import ConvAlgo
+    from spconv.pytorch import ops
+    _, pairs, num = ops.get_indice_pairs(coords, 1, list(GRID), ConvAlgo.Native,
+                                         [3] * 3, [1] * 3, [1] * 3, [1] * 3, [0] * 3,
+                                         True, False)
+    with pytest.raises(ValueError, match='unknown rule-book algorithm'):
+        rulebook_conv(torch.randn(20, 4), layer.weight, pairs, num, 20, subm=True,
+                      algorithm='dense')
+
+
+def test_isolated_voxels_have_only_the_centre_term(algorithm):
+    # voxels far apart: the rule-book has no pairs besides the implicit centre
+    coords = torch.tensor([[0, 0, 0, 0], [0, 5, 5, 5], [0, 10, 0, 6]]).int()
+    feats = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+    layer = spconv.SubMConv3d(2, 3, 3, bias=False).double()
+    out = layer(spconv.SparseConvTensor(feats, coords, list(GRID), 1)).features
+    centre = layer.weight[:, 1, 1, 1, :]
+    torch.testing.assert_close(out, feats @ centre.t())
+    out.sum().backward()
+    torch.testing.assert_close(feats.grad, torch.ones(3, 3, dtype=torch.float64) @ centre)

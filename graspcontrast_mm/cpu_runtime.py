@@ -1,0 +1,82 @@
+"""CPU runtime defaults: how torch's OpenMP threads wait, and how large buffers are paged.
+
+Why
+---
+torch's CPU kernels (and MKL's GEMMs inside them) run as OpenMP parallel regions; every
+region ends at a barrier where the fast threads wait for the slow ones. GNU OpenMP's
+default is to *spin* at that barrier for a long time (about 300 000 iterations) before
+sleeping. On an idle machine that saves a wake-up; on a shared one it is a disaster: when
+another busy process takes a core, one of our threads is descheduled, its partner burns
+its own time slice spinning, and every one of the thousands of short regions of a sparse
+UNet step waits for the scheduler. Measured on a 2-core machine (the real GraspNet Kinect
+frame, reference-width UNet, 2 threads, other jobs running): forward 11-15 s and
+forward + backward 40-47 s with the default policy, 1.9 s and 4.3-5.1 s with passive
+waiting (``docs/benchmarks.md``). A thread that sleeps at once gives its core to whoever
+can use it, which is the fair share a user expects.
+
+The second default asks c10's CPU allocator to back large tensors with transparent huge
+pages (``THP_MEM_ALLOC_ENABLE=1``): a freshly allocated 86 MB gather buffer otherwise
+costs about 60 ms of page faults before the first byte is written (4x less with huge
+pages), and a sparse conv allocates several of those per call.
+
+How
+---
+Both settings are read by the OpenMP runtime and by c10 when torch is *loaded*, so they
+must be in the environment before ``import torch``. :func:`apply_cpu_runtime_defaults`
+sets them (never overriding a value the user exported) and is called first thing by
+``import graspcontrast_mm``; the tools import the package before torch. When torch was
+imported earlier (for example by a user script that imports torch first), the call changes
+nothing and :func:`cpu_runtime_report` says so; export the variables in the shell instead.
+Set ``GRASPCONTRAST_CPU_RUNTIME=0`` to keep the libraries' own defaults.
+
+This module imports only the standard library.
+"""
+import os
+import sys
+from typing import Dict
+
+__all__ = ['CPU_RUNTIME_DEFAULTS', 'CPU_RUNTIME_ENV_VAR', 'apply_cpu_runtime_defaults',
+           'cpu_runtime_report']
+
+#: The environment defaults applied before torch is loaded (see the module docstring).
+CPU_RUNTIME_DEFAULTS: Dict[str, str] = {
+    'OMP_WAIT_POLICY': 'PASSIVE',
+    'THP_MEM_ALLOC_ENABLE': '1',
+}
+#: ``0`` / ``false`` / ``off`` disables :func:`apply_cpu_runtime_defaults`.
+CPU_RUNTIME_ENV_VAR = 'GRASPCONTRAST_CPU_RUNTIME'
+
+_STATE = {'applied': {}, 'torch_was_loaded': None}
+
+
+def apply_cpu_runtime_defaults(environ=None) -> Dict[str, str]:
+    """Put the CPU runtime defaults into the environment, unless already set.
+
+    Args:
+        environ: the mapping to modify (default ``os.environ``; tests pass a dict).
+
+    Returns:
+        The variables this call set (empty when disabled, or when every variable was
+        already set by the user).
+    """
+    env = os.environ if environ is None else environ
+    if env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in ('0', 'false', 'no', 'off'):
+        return {}
+    applied = {}
+    for name, value in CPU_RUNTIME_DEFAULTS.items():
+        if name not in env:
+            env[name] = value
+            applied[name] = value
+    if environ is None:
+        _STATE['applied'] = dict(applied)
+        _STATE['torch_was_loaded'] = 'torch' in sys.modules
+    return applied
+
+
+def cpu_runtime_report() -> str:
+    """One line saying which CPU runtime settings are in effect in this process."""
+    values = ', '.join(f'{k}={os.environ.get(k, "<unset>")}' for k in CPU_RUNTIME_DEFAULTS)
+    if _STATE['torch_was_loaded']:
+        return (f'{values} (torch was imported before graspcontrast_mm: settings made by '
+                f'this package take effect only in new processes; export them instead)')
+    return values
