@@ -165,7 +165,9 @@ if ((DRY_RUN)) || [[ ! -x "$VENV/bin/python" ]]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip install --disable-pip-version-check --progress-bar off)
-BOOTSTRAP=("pip<26" wheel "setuptools<70")
+# setuptools: torch 2.13.0 requires >= 77.0.3, and mmcv 2.1.0's setup.py imports
+# pkg_resources, which setuptools 81 and later no longer ship.
+BOOTSTRAP=("pip<26" wheel "setuptools>=77.0.3,<81")
 [[ "$MODE" == cuda ]] && BOOTSTRAP+=(ninja)  # parallel compilation of mmcv's CUDA ops
 run "${PIP[@]}" -q --upgrade "${BOOTSTRAP[@]}"
 

@@ -301,6 +301,8 @@ def test_dry_run_cpu_default(tmp_path):
     assert '-r requirements/runtime.txt' in text
     assert 'spconv-cu' not in text and 'gpu_check' not in text
     assert 'ninja' not in text
+    # torch 2.13.0 needs setuptools >= 77.0.3; mmcv's setup.py needs pkg_resources (< 81)
+    assert "--upgrade 'pip<26' wheel 'setuptools>=77.0.3,<81'" in text
 
 
 def test_cuda_mode_without_nvidia_smi_fails_before_installing(tmp_path):
