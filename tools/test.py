@@ -4,6 +4,7 @@ Examples:
     python tools/test.py configs/pretrain_fne_tiny.py work_dirs/tiny/epoch_6.pth
     python tools/test.py CFG CKPT --cfg-options test_dataloader.dataset.split=test_novel
     python tools/test.py configs/gsnet_fne_tiny.py CKPT --dump-dir work_dirs/dump
+    python tools/test.py configs/gsnet_fne_tiny.py CKPT --collision-thresh 0.01
 
 The checkpoint is loaded strictly (graspcontrast_mm.engine.load_model_checkpoint, as the
 Inferencer loads it): missing, unexpected or wrong-shape keys and NaN / inf weights are a
@@ -41,6 +42,11 @@ def parse_args(argv=None):
         help='write the predicted grasps in graspnetAPI\'s dump layout '
         '(DIR/scene_XXXX/<camera>/NNNN.npy); GraspNetMetric evaluators only')
     parser.add_argument(
+        '--collision-thresh', type=float, default=None,
+        help="sets model.test_cfg.collision_thresh: the GSNet reference's test-time "
+        'collision detection (gripper IoU threshold with the 1 cm-voxel workspace cloud, '
+        'e.g. 0.01); -1 = off, the configs\' default (the reference\'s published protocol)')
+    parser.add_argument(
         '--non-strict-load', action='store_true',
         help='evaluate even if the checkpoint does not fit the model (missing, unexpected '
         'or wrong-shape keys, NaN weights): the parameters it lacks stay random. By '
@@ -75,6 +81,10 @@ def main(argv=None):
                              f'this config has {[e.get("type") for e in evaluators]}')
         for e in grasp_metrics:
             e['dump_dir'] = args.dump_dir
+    if args.collision_thresh is not None:
+        if not isinstance(cfg.model.get('test_cfg'), dict):
+            raise SystemExit('--collision-thresh needs a model with a test_cfg (GSNet)')
+        cfg.model.test_cfg['collision_thresh'] = args.collision_thresh
     setup_cpu_distributed(cfg)
 
     runner = Runner.from_cfg(cfg)

@@ -59,7 +59,8 @@ DEFAULT_INFER_SETTINGS: Dict[str, Any] = dict(
     object_crop_margin=0.02,
     world_bounds=None,
 )
-_FEAT_CHANNELS = {'ones': 1, 'xyz': 3, 'ones_xyz': 4}
+_FEAT_CHANNELS = dict(Voxelize.FEAT_CHANNELS)  # feat_mode -> channels
+_DEFAULT_SETTINGS_SOURCE = 'built-in defaults (no test pipeline in the config)'
 _DEPTH_EXTS = ('.png', '.tif', '.tiff', '.exr', '.pgm')
 _CLOUD_EXTS = ('.ply', '.pcd', '.xyz', '.xyzn', '.xyzrgb', '.pts')
 _GRASPNET_KEYS = ('data_root', 'scene_id', 'camera', 'frame_id')
@@ -270,7 +271,7 @@ def pipeline_settings_from_cfg(cfg: Optional[Mapping]) -> Tuple[Dict[str, Any], 
         tuple: the settings dict and a description of its source.
     """
     settings = copy.deepcopy(DEFAULT_INFER_SETTINGS)
-    pipeline, source = None, 'built-in defaults (no test pipeline in the config)'
+    pipeline, source = None, _DEFAULT_SETTINGS_SOURCE
     if cfg:
         for key in ('test_dataloader', 'val_dataloader'):
             dl = cfg.get(key) or {}
@@ -378,8 +379,11 @@ class GraspInferencer(BaseInferencer):
         voxel_size: override the voxel size, metres.
         depth_range: override ``(min_depth, max_depth)``, metres.
         test_cfg: entries merged into the model's ``test_cfg`` (e.g. ``nms``,
-            ``empty_if_no_graspable``).
-        collision_cfg: defaults of the collision filter (:func:`check_grasp_collisions`
+            ``empty_if_no_graspable``, or ``collision_thresh=0.01`` for the GSNet
+            reference's test-time collision detection, run by the model against the
+            input's workspace cloud ``scene_points``; -1 = off, the default).
+        collision_cfg: defaults of the Inferencer's own collision filter (a point-count
+            test for robot use, applied after the model; :func:`check_grasp_collisions`
             arguments: ``voxel_size`` 0.01, ``approach_dist`` 0.05, ``collision_thresh``
             0, ``empty_thresh`` 0).
         strict: load the checkpoint strictly (default): a missing, unexpected or
@@ -518,8 +522,10 @@ class GraspInferencer(BaseInferencer):
             settings['voxel_size'] = float(self._overrides['voxel_size'])
         if self._overrides['depth_range'] is not None:
             settings['depth_range'] = tuple(float(v) for v in self._overrides['depth_range'])
-        channels = _FEAT_CHANNELS.get(settings['feat_mode'])
         backbone_in = getattr(getattr(self.model, 'backbone', None), 'in_channels', None)
+        if source == _DEFAULT_SETTINGS_SOURCE and backbone_in == 3:
+            settings['feat_mode'] = 'ones3'  # GSNet's input: 3 channels of ones
+        channels = _FEAT_CHANNELS.get(settings['feat_mode'])
         if channels is not None and backbone_in is not None and channels != backbone_in:
             raise ValueError(f"Voxelize(feat_mode={settings['feat_mode']!r}) gives {channels} "
                              f'feature channels but the backbone expects {backbone_in}')

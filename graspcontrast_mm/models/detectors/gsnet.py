@@ -21,6 +21,7 @@ from graspcontrast_mm.models.heads.gsnet_labels import (check_grasp_labels,
                                                         select_view_labels)
 from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures.grasp import GRASP_MAX_WIDTH, transform_grasp_array
+from graspcontrast_mm.structures.gripper_collision import reference_collision_mask
 from graspcontrast_mm.structures.points import farthest_point_sample
 
 __all__ = ['GSNet']
@@ -29,7 +30,9 @@ _DEFAULT_TRAIN_CFG = dict(view_mu_thresh=0.6, max_width=GRASP_MAX_WIDTH, score_m
                           sample_views=True)
 _DEFAULT_TEST_CFG = dict(nms=True, nms_translation_thresh=0.03, nms_rotation_thresh_deg=30.0,
                          score_thr=None, max_num=None, width_factor=1.2,
-                         to_camera_frame=True, empty_if_no_graspable=True)
+                         to_camera_frame=True, empty_if_no_graspable=True,
+                         collision_thresh=-1.0, collision_voxel_size=0.01,
+                         collision_approach_dist=0.05)
 _INPUT_KEYS = ('coords', 'feats', 'batch_size', 'points', 'point2voxel')
 
 
@@ -75,7 +78,7 @@ class GSNet(BaseModel):
 
     Input contract (after :class:`SparsePairDataPreprocessor` in single-view mode); each
     packed sample (``PackPointsInputs``) has ``points`` float32 (N, 3) camera frame (after
-    augmentation), ``coords`` int32 (V, 3), ``feats`` float32 (V, 1) (ones), and
+    augmentation), ``coords`` int32 (V, 3), ``feats`` float32 (V, C_in) (ones), and
     ``point2voxel`` int64 (N,); the preprocessor gives ``coords`` (sumV, 4), ``feats``
     (sumV, C_in), ``batch_size``, ``points`` (list of (N_b, 3)) and ``point2voxel`` (list
     of (N_b,) global voxel rows).
@@ -103,14 +106,15 @@ class GSNet(BaseModel):
     - ``'predict'``: the data samples with ``pred_grasps``: float32 numpy (K, 17)
       graspnetAPI rows in the camera frame (the inverse of ``metainfo['aug_mat']`` is
       applied when present; a reflection is turned into the equivalent proper gripper
-      rotation by negating its z axis), after optional NMS / score threshold / top-k
-      (``test_cfg``), sorted by score (descending); ``(0, 17)`` when there are none.
+      rotation by negating its z axis), after the optional test-time collision detection,
+      NMS, score threshold and top-k (``test_cfg``), sorted by score (descending);
+      ``(0, 17)`` when there are none.
     - ``'tensor'``: a dict of the test-mode head outputs (see :meth:`forward_heads`).
 
     Args:
         backbone: sparse backbone config/module, ``forward(feats, coords, batch_size)``
-            with an ``out_channels`` attribute (default: ``SparseUNet`` with 1 input
-            channel and 512 outputs).
+            with an ``out_channels`` attribute (default: ``SparseUNet``, GSNet's
+            MinkUNet14D plan with 3 input channels (ones) and 512 outputs).
         graspable_head, approach_head, crop_head, swad_head: head configs/modules
             (defaults: the reference widths); a dict without ``in_channels`` takes the
             backbone's (the crop head's output width for ``swad_head``).
@@ -122,7 +126,15 @@ class GSNet(BaseModel):
         test_cfg: ``nms`` (True), ``nms_translation_thresh`` (0.03 m),
             ``nms_rotation_thresh_deg`` (30), ``score_thr`` (None), ``max_num`` (None),
             ``width_factor`` (1.2), ``to_camera_frame`` (True), ``empty_if_no_graspable``
-            (True).
+            (True), and the reference's test-time collision detection:
+            ``collision_thresh`` (-1: off, the reference's published protocol; > 0, e.g.
+            the reference's 0.01: drop the grasps whose
+            :func:`~graspcontrast_mm.structures.reference_collision_iou` exceeds it),
+            ``collision_voxel_size`` (0.01 m) and ``collision_approach_dist`` (0.05 m).
+            The scene cloud is ``data_sample.scene_points`` (camera frame; the
+            workspace cloud before sampling, see ``KeepScenePoints``; the Inferencer sets
+            it) or, when absent, the sample's input points. Detection runs before NMS,
+            as in the reference (whose evaluation applies NMS afterwards).
         data_preprocessor: default ``SparsePairDataPreprocessor``.
         init_cfg: mmengine initialisation config.
     """
@@ -144,7 +156,7 @@ class GSNet(BaseModel):
             data_preprocessor = dict(type='SparsePairDataPreprocessor')
         super().__init__(data_preprocessor=_build(data_preprocessor), init_cfg=init_cfg)
         self.backbone = _build(backbone if backbone is not None else dict(
-            type='SparseUNet', in_channels=1, out_channels=512))
+            type='SparseUNet', in_channels=3, out_channels=512))
         c = getattr(self.backbone, 'out_channels', None)
         if c is None:
             raise ValueError('the backbone needs an out_channels attribute')
@@ -424,11 +436,40 @@ class GSNet(BaseModel):
                 grasps = grasps[finite]
             if cfg['to_camera_frame']:
                 grasps = self._to_camera_frame(grasps, ds)
+            if cfg.get('collision_thresh', -1) > 0 and grasps.shape[0]:
+                scene = self._collision_scene(inputs['points'][b], ds,
+                                              camera_frame=cfg['to_camera_frame'])
+                grasps = grasps[~reference_collision_mask(
+                    grasps, scene, collision_thresh=float(cfg['collision_thresh']),
+                    voxel_size=float(cfg['collision_voxel_size']),
+                    approach_dist=float(cfg['collision_approach_dist']))]
             ds.pred_grasps = postprocess_grasps(
                 grasps, nms=cfg['nms'], translation_thresh=cfg['nms_translation_thresh'],
                 rotation_thresh=math.radians(cfg['nms_rotation_thresh_deg']),
                 score_thr=cfg['score_thr'], max_num=cfg['max_num'])
         return list(data_samples)
+
+    def _collision_scene(self, points: Tensor, data_sample: Any,
+                         camera_frame: bool) -> np.ndarray:
+        """Scene cloud of a sample for collision detection, in the frame of its grasps.
+
+        ``data_sample.scene_points`` (camera frame) when present, else the sample's input
+        points (the frame after augmentation, mapped back with ``inv(aug_mat)``).
+        """
+        meta = getattr(data_sample, 'metainfo', None) or {}
+        aug = meta.get('aug_mat')
+        aug = None if aug is None else np.asarray(aug, dtype=np.float64)
+        scene = getattr(data_sample, 'scene_points', None)
+        if scene is not None:
+            scene = np.asarray(scene, dtype=np.float64).reshape(-1, 3)
+            if not camera_frame and aug is not None:  # grasps stay in the augmented frame
+                scene = scene @ aug[:3, :3].T + aug[:3, 3]
+            return scene
+        scene = points.detach().cpu().double().numpy()
+        if camera_frame and aug is not None:
+            inv = np.linalg.inv(aug)
+            scene = scene @ inv[:3, :3].T + inv[:3, 3]
+        return scene
 
     @property
     def loss_width_scale(self) -> float:

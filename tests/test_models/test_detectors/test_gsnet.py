@@ -243,3 +243,40 @@ def test_label_and_input_errors(samples):
         model(**preprocess(model, samples[:1]), mode='train')
     with pytest.raises(KeyError, match='inputs lack'):
         model(inputs=dict(feats=torch.ones(3, 1)), mode='tensor')
+
+
+def test_predict_test_time_collision_detection(samples):
+    """test_cfg.collision_thresh: the reference's detector on data_sample.scene_points
+    (else the input points), before NMS; -1 (default, the reference's published
+    protocol) keeps every grasp."""
+    from graspcontrast_mm.structures import reference_collision_iou
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg(test_cfg=dict(nms=False))).eval()
+    assert model.test_cfg['collision_thresh'] == -1
+    assert model.test_cfg['collision_voxel_size'] == 0.01
+    assert model.test_cfg['collision_approach_dist'] == 0.05
+    set_graspable_bias(model, 5.0, 1.0)
+    inputs, ds = samples[0]
+
+    def predict(scene=None):
+        sample = ds.clone()
+        if scene is not None:
+            sample.scene_points = scene
+        with torch.no_grad():
+            return model(**preprocess(model, [(inputs, sample)]), mode='predict')[0]
+
+    all_grasps = predict().pred_grasps
+    table_and_box = inputs['points'].numpy()
+    # a threshold between the grasps' collision IoUs with this dense plane + box
+    iou = reference_collision_iou(all_grasps, table_and_box, voxel_size=0.01,
+                                  approach_dist=0.05)
+    thresh = float(np.median(iou))
+    collides = iou > thresh
+    assert 0 < collides.sum() < len(all_grasps)
+    model.test_cfg['collision_thresh'] = thresh
+    np.testing.assert_array_equal(predict(table_and_box).pred_grasps,
+                                  all_grasps[~collides])
+    # without scene_points the input points are the scene
+    np.testing.assert_array_equal(predict().pred_grasps, all_grasps[~collides])
+    # the scene_points are used: a scene far away collides with nothing
+    np.testing.assert_array_equal(predict(table_and_box + 10.0).pred_grasps, all_grasps)
