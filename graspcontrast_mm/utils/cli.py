@@ -1,5 +1,6 @@
 """Arguments and config loading shared by tools/train.py and tools/test.py."""
 import argparse
+import math
 import os
 import os.path as osp
 
@@ -7,7 +8,56 @@ from mmengine.config import Config, DictAction
 
 from .config_checks import check_cfg_options
 
-__all__ = ['add_common_args', 'load_cli_config']
+__all__ = ['add_common_args', 'load_cli_config', 'int_at_least', 'float_in_range',
+           'positive_float', 'non_negative_float', 'finite_float']
+
+
+def int_at_least(minimum: int):
+    """argparse ``type``: an integer >= ``minimum`` (else argparse's one-line error, exit 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected an integer, got {text!r}') from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {value}')
+        return value
+    parse.__name__ = f'integer >= {minimum}'
+    return parse
+
+
+def float_in_range(low: float = -math.inf, high: float = math.inf, *,
+                   low_inclusive: bool = True, high_inclusive: bool = True):
+    """argparse ``type``: a finite float in the given range (else a one-line error)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f'must be a finite number, got {text}')
+        ok_low = value >= low if low_inclusive else value > low
+        ok_high = value <= high if high_inclusive else value < high
+        if not (ok_low and ok_high):
+            if math.isinf(high):
+                rule = f'must be {">=" if low_inclusive else ">"} {low:g}'
+            elif math.isinf(low):
+                rule = f'must be {"<=" if high_inclusive else "<"} {high:g}'
+            else:
+                rule = (f'must be in {"[" if low_inclusive else "("}{low:g}, '
+                        f'{high:g}{"]" if high_inclusive else ")"}')
+            raise argparse.ArgumentTypeError(f'{rule}, got {value:g}')
+        return value
+    parse.__name__ = 'number'
+    return parse
+
+
+#: argparse ``type``: a finite number > 0.
+positive_float = float_in_range(0.0, low_inclusive=False)
+#: argparse ``type``: a finite number >= 0.
+non_negative_float = float_in_range(0.0)
+#: argparse ``type``: any finite number.
+finite_float = float_in_range()
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
