@@ -5,6 +5,7 @@ Examples:
     python tools/test.py CFG CKPT --cfg-options test_dataloader.dataset.split=test_novel
     python tools/test.py configs/gsnet_fne_tiny.py CKPT --dump-dir work_dirs/dump
     python tools/test.py configs/gsnet_fne_tiny.py CKPT --collision-thresh 0.01
+    python tools/test.py configs/gsnet_fne_tiny.py CKPT --graspnet-backend graspnetapi
 
 The checkpoint is loaded strictly (graspcontrast_mm.engine.load_model_checkpoint, as the
 Inferencer loads it): missing, unexpected or wrong-shape keys and NaN / inf weights are a
@@ -47,12 +48,21 @@ def parse_args(argv=None):
         'collision detection (gripper IoU threshold with the 1 cm-voxel workspace cloud, '
         'e.g. 0.01); -1 = off, the configs\' default (the reference\'s published protocol)')
     parser.add_argument(
+        '--graspnet-backend', choices=('fast', 'graspnetapi'), default=None,
+        help="GraspNetMetric's AP evaluator: 'fast' (the configs' default: graspnetAPI's "
+        "numbers, 30-50x faster) or 'graspnetapi' (graspnetAPI's own eval_grasp)")
+    parser.add_argument('--graspnet-nproc', type=int, default=None,
+                        help="processes of GraspNetMetric's frame evaluation")
+    parser.add_argument(
         '--non-strict-load', action='store_true',
         help='evaluate even if the checkpoint does not fit the model (missing, unexpected '
         'or wrong-shape keys, NaN weights): the parameters it lacks stay random. By '
         'default any of these is an error naming the keys')
     add_common_args(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.graspnet_nproc is not None and args.graspnet_nproc < 1:
+        parser.error(f'--graspnet-nproc must be >= 1, got {args.graspnet_nproc}')
+    return args
 
 
 def main(argv=None):
@@ -81,6 +91,19 @@ def main(argv=None):
                              f'this config has {[e.get("type") for e in evaluators]}')
         for e in grasp_metrics:
             e['dump_dir'] = args.dump_dir
+    if args.graspnet_backend is not None or args.graspnet_nproc is not None:
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) \
+            else [cfg.test_evaluator]
+        grasp_metrics = [e for e in evaluators if e.get('type') == 'GraspNetMetric']
+        if not grasp_metrics:
+            raise SystemExit('--graspnet-backend / --graspnet-nproc need a GraspNetMetric '
+                             f'test_evaluator; this config has '
+                             f'{[e.get("type") for e in evaluators]}')
+        for e in grasp_metrics:
+            if args.graspnet_backend is not None:
+                e['backend'] = args.graspnet_backend
+            if args.graspnet_nproc is not None:
+                e['nproc'] = args.graspnet_nproc
     if args.collision_thresh is not None:
         if not isinstance(cfg.model.get('test_cfg'), dict):
             raise SystemExit('--collision-thresh needs a model with a test_cfg (GSNet)')

@@ -73,6 +73,7 @@ test_evaluator = dict(
     top_k=50,
     max_width=0.1,
     dump_dir=None,     # a folder keeps the predictions in graspnetAPI's layout
+    backend='fast',    # graspnetAPI's numbers, batched ('graspnetapi': its own eval_grasp)
     nproc=4,
     percent=True)
 # No validation during training (as the reference); evaluate with tools/test.py.
