@@ -20,20 +20,23 @@ model = dict(
 train_pipeline = [
     dict(type='LoadDepthImage'),
     dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-    dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference'),
-    dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}}),
+    dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference',
+         workspace_margin={{_base_.crop_margin}},
+         object_pixels_without_depth='camera_centre'),
+    {{_base_.workspace_crop}},
     dict(type='PointSample', num_points=num_points),
-    dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0), axis='x'),
-    dict(type='Voxelize', voxel_size={{_base_.voxel_size}}),
+    {{_base_.augmentation}},
+    dict(type='Voxelize', voxel_size={{_base_.voxel_size}}, feat_mode={{_base_.feat_mode}}),
     dict(type='PackGraspInputs', min_object_points=50, graspness_threshold=0.1),
 ]
 test_pipeline = [
     dict(type='LoadDepthImage'),
     dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-    dict(type='LoadGraspLabels', graspness_source='auto'),
-    dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}}),
+    dict(type='LoadPointSegmentation'),
+    {{_base_.workspace_crop}},
+    dict(type='KeepScenePoints'),
     dict(type='PointSample', num_points=num_points),
-    dict(type='Voxelize', voxel_size={{_base_.voxel_size}}),
+    dict(type='Voxelize', voxel_size={{_base_.voxel_size}}, feat_mode={{_base_.feat_mode}}),
     dict(type='PackPointsInputs'),
 ]
 

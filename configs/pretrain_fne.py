@@ -1,6 +1,8 @@
 # GraspContrast pre-training with False-Negative Elimination (paper settings):
-# SparseUNet (MinkUNet14D plan, 512-d), FNE-InfoNCE tau = 0.07, Adam 1e-3 x0.95/epoch,
-# batch 4, 20000 points per view, 5 mm voxels, realsense frames of the train scenes.
+# SparseUNet (GSNet's MinkUNet14D, 512-d), FNE-InfoNCE tau = 0.07, Adam 1e-3 x0.95/epoch,
+# batch 4, 20000 points per view, 5 mm voxels, GSNet's object workspace and augmentation,
+# realsense frames of every scene (0-189, no labels read; pretrain_fne_kinect.py: kinect).
+# The paper pre-trains one model per camera and fine-tunes each on its own camera.
 _base_ = [
     './_base_/models/graspcontrast_sparse_unet.py',
     './_base_/datasets/graspnet_pair.py',

@@ -16,14 +16,17 @@ model = dict(
 def _pair_pipeline(augment):
     views = [
         dict(type='LoadDepthImage'),
-        dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
-        dict(type='WorkspaceCrop', world_bounds={{_base_.workspace_bounds}}),
+        dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
+        dict(type='LoadPointSegmentation', allow_missing=True),
+        dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}}, mode='reference',
+             object_pixels_without_depth='camera_centre',
+             fallback_world_bounds={{_base_.workspace_bounds}}),
         dict(type='PointSample', num_points=num_points),
     ]
     if augment:
-        views.append(dict(type='RandomFlipRotate', flip_prob=0.5,
-                          rot_range_deg=(-30.0, 30.0)))
-    views.append(dict(type='Voxelize', voxel_size={{_base_.voxel_size}}))
+        views.append({{_base_.augmentation}})
+    views.append(dict(type='Voxelize', voxel_size={{_base_.voxel_size}},
+                      feat_mode={{_base_.feat_mode}}))
     return [
         dict(type='ApplyToViews', transforms=views),
         dict(type='MatchViewPair', match_radius={{_base_.match_radius}},

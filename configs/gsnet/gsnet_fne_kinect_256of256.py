@@ -1,7 +1,7 @@
 # GSNet (256/256 labels, kinect frames) with its backbone initialised from GraspContrast
-# FNE pre-training (strict load).
+# FNE pre-training on the same camera (configs/pretrain_fne_kinect.py; strict load).
 _base_ = './gsnet_scratch_kinect_256of256.py'
-pretrained_backbone = 'work_dirs/pretrain_fne/epoch_50.pth'
+pretrained_backbone = 'work_dirs/pretrain_fne_kinect/epoch_50.pth'
 model = dict(
     backbone=dict(
         init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,

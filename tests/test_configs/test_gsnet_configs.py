@@ -147,6 +147,8 @@ def test_pretrained_configs_change_only_the_backbone_init(camera, fraction):
         abl = _load(_gsnet(kind, camera, fraction))
         assert config_diff(fne, abl) == {'pretrained_backbone', 'model.backbone.init_cfg.checkpoint'}
     for kind, pretrain in PRETRAIN_OF.items():
+        if camera == 'kinect':  # one pre-training per camera (paper)
+            pretrain += '_kinect'
         ckpt = _load(_gsnet(kind, camera, fraction)).model.backbone.init_cfg.checkpoint
         assert osp.dirname(ckpt) == f'work_dirs/{pretrain}', ckpt
         assert osp.basename(ckpt) == f'epoch_{_load(pretrain + ".py").train_cfg.max_epochs}.pth'

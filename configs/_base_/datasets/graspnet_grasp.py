@@ -6,32 +6,43 @@ data_root = 'data/graspnet'
 camera = 'realsense'
 
 voxel_size = 0.005        # metres (GSNet)
+feat_mode = 'ones3'       # GSNet: 3 input channels of ones
 num_points = 15000        # points per frame (reference GSNet training default)
 label_fraction = None     # labelled frames per scene: None / '256/256' = all of them
 crop_margin = 0.02        # object-box workspace margin, metres (reference: outlier 0.02)
+# GSNet's workspace, bit for bit as its get_workspace_mask (an object pixel without
+# depth counts as the camera centre); the same crop defines the graspness normalisation
+# and the layout of reference graspness files.
+workspace_crop = dict(type='ObjectWorkspaceCrop', margin=crop_margin, mode='reference',
+                      object_pixels_without_depth='camera_centre')
+# Augmentation (same as pre-training): GSNet's augment_data, flip camera x (p = 0.5),
+# rotate about camera x by U(-30, 30) degrees (docs/fidelity.md).
+augmentation = dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0),
+                    flip_axis='x', axis='x', frame='camera')
 
 train_pipeline = [
     dict(type='LoadDepthImage'),
     dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-    dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference'),
-    dict(type='ObjectWorkspaceCrop', margin=crop_margin),
+    dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference',
+         workspace_margin=crop_margin, object_pixels_without_depth='camera_centre'),
+    workspace_crop,
     dict(type='PointSample', num_points=num_points),
-    # reference augmentation: flip x with p = 0.5, rotate about the camera x axis by
-    # U(-30, 30) degrees
-    dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0), axis='x'),
-    dict(type='Voxelize', voxel_size=voxel_size),
+    augmentation,
+    dict(type='Voxelize', voxel_size=voxel_size, feat_mode=feat_mode),
     dict(type='PackGraspInputs', min_object_points=50, graspness_threshold=0.1),
 ]
-# Evaluation follows the reference protocol: the workspace is the box of the frame's
-# object pixels (from the label image) grown by crop_margin; no augmentation. Only the
-# segmentation of LoadGraspLabels' output is used.
+# Evaluation follows the reference protocol: the workspace is GSNet's object box of the
+# frame (label image) grown by crop_margin; no augmentation; no grasp labels are read.
 test_pipeline = [
     dict(type='LoadDepthImage'),
     dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-    dict(type='LoadGraspLabels', graspness_source='auto'),
-    dict(type='ObjectWorkspaceCrop', margin=crop_margin),
+    dict(type='LoadPointSegmentation'),
+    workspace_crop,
+    # the workspace cloud before sampling, for the model's optional test-time collision
+    # detection (model.test_cfg.collision_thresh)
+    dict(type='KeepScenePoints'),
     dict(type='PointSample', num_points=num_points),
-    dict(type='Voxelize', voxel_size=voxel_size),
+    dict(type='Voxelize', voxel_size=voxel_size, feat_mode=feat_mode),
     dict(type='PackPointsInputs'),
 ]
 

@@ -4,28 +4,48 @@
 dataset_type = 'GraspNetDataset'
 data_root = 'data/graspnet'
 camera = 'realsense'
+# Pre-training scenes. Paper: "the entire dataset is utilized during the pre-training
+# phase" (no labels are read): 'all' = scenes 0-189; 'train' = scenes 0-99 only.
+pretrain_split = 'all'
 
 voxel_size = 0.005        # metres (paper / GSNet)
+feat_mode = 'ones3'       # GSNet: 3 input channels of ones
 num_points = 20000        # points per view (paper)
 num_key_points = 4096     # M: FPS key points per pair
 match_radius = 0.0075     # epsilon (eq. 2), metres: 1.5 voxels
-# Workspace box in the table/world frame (z up, table top at z = 0), metres.
+# Workspace: GSNet's crop (as in fine-tuning and testing), the objects' box in the
+# table/world frame grown by crop_margin, built from the label image exactly as the
+# reference's get_workspace_mask. Views without a label image fall back to a fixed box
+# of the table/world frame (z up, table top at z = 0), metres.
+crop_margin = 0.02
 workspace_bounds = ((-0.3, -0.3, -0.02), (0.3, 0.3, 0.3))
+# View augmentation (same as fine-tuning): GSNet's augment_data, the reading of the
+# paper's "random flip along global YZ plane and random rotation along upper Z-axis"
+# chosen in docs/fidelity.md: flip camera x (p = 0.5), rotate about camera x by
+# U(-30, 30) degrees. The table-frame reading: frame='world', flip_axis='x', axis='z'.
+augmentation = dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0),
+                    flip_axis='x', axis='x', frame='camera')
 
 view_pipeline = [
     dict(type='LoadDepthImage'),
-    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
-    dict(type='WorkspaceCrop', world_bounds=workspace_bounds),
+    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
+    dict(type='LoadPointSegmentation', allow_missing=True),
+    dict(type='ObjectWorkspaceCrop', margin=crop_margin, mode='reference',
+         object_pixels_without_depth='camera_centre',
+         fallback_world_bounds=workspace_bounds),
     dict(type='PointSample', num_points=num_points),
-    dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=(-30.0, 30.0)),
-    dict(type='Voxelize', voxel_size=voxel_size),
+    augmentation,
+    dict(type='Voxelize', voxel_size=voxel_size, feat_mode=feat_mode),
 ]
 eval_view_pipeline = [
     dict(type='LoadDepthImage'),
-    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0),
-    dict(type='WorkspaceCrop', world_bounds=workspace_bounds),
+    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
+    dict(type='LoadPointSegmentation', allow_missing=True),
+    dict(type='ObjectWorkspaceCrop', margin=crop_margin, mode='reference',
+         object_pixels_without_depth='camera_centre',
+         fallback_world_bounds=workspace_bounds),
     dict(type='PointSample', num_points=num_points),
-    dict(type='Voxelize', voxel_size=voxel_size),
+    dict(type='Voxelize', voxel_size=voxel_size, feat_mode=feat_mode),
 ]
 train_pipeline = [
     dict(type='ApplyToViews', transforms=view_pipeline),
@@ -50,11 +70,14 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         camera=camera,
-        split='train',
+        split=pretrain_split,
         mode='pair',
         pair_cfg=dict(strategy='view_angle', min_angle=5.0,
                       max_angle=60.0),
         pipeline=train_pipeline))
+# The label-free FeatureMatchMetric on fixed pairs of the test_seen scenes (with
+# pretrain_split='all' these scenes are also pre-training scenes: the metric then tracks
+# fitting, not generalisation to unseen scenes).
 val_dataloader = dict(
     batch_size=1,
     num_workers=1,

@@ -5,9 +5,11 @@ model = dict(
     data_preprocessor=dict(type='SparsePairDataPreprocessor'),
     backbone=dict(
         type='SparseUNet',
-        in_channels=1,
+        in_channels=3,      # GSNet: 3 channels of ones (Voxelize feat_mode='ones3')
         out_channels=512,
-        planes=(32, 64, 128, 256, 384, 384, 384, 384),
+        # GSNet's MinkUNet14D (14.6 M parameters); the 384-wide decoder of
+        # MinkowskiEngine's own MinkUNet14D: planes=(32, 64, 128, 256, 384, 384, 384, 384)
+        planes=(32, 64, 128, 256, 192, 192, 192, 192),
         layers=(1, 1, 1, 1, 1, 1, 1, 1)),
     loss=dict(
         type='FNEInfoNCELoss',

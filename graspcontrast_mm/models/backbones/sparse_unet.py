@@ -28,9 +28,17 @@ from torch import Tensor, nn
 import graspcontrast_mm.ops  # noqa: F401  (routes spconv's CPU convs to the fixed path)
 from graspcontrast_mm.registry import MODELS
 
-__all__ = ['SparseUNet', 'SparseBasicBlock']
+__all__ = ['SparseUNet', 'SparseBasicBlock', 'MINKUNET14D_PLANES',
+           'MINKUNET14D_WIDE_PLANES']
 
 _NUM_STAGES = 4  # stride-2 downsamplings; spatial shapes are padded to 2 ** 4
+
+#: Stage widths of GSNet's backbone (``MinkUNet14D`` of the reference implementation,
+#: models/backbone_resunet14.py): 14.6 M parameters with 3 input and 512 output channels.
+MINKUNET14D_PLANES = (32, 64, 128, 256, 192, 192, 192, 192)
+#: The 384-wide decoder of MinkowskiEngine's own ``MinkUNet14D`` (the reference's unused
+#: ``MinkUNet14Dori``): 43.5 M parameters; reachable with ``planes=MINKUNET14D_WIDE_PLANES``.
+MINKUNET14D_WIDE_PLANES = (32, 64, 128, 256, 384, 384, 384, 384)
 
 
 class SparseBasicBlock(nn.Module):
@@ -93,10 +101,16 @@ class SparseUNet(BaseModule):
     reads its ``(C_out, 1, 1, 1, C_in)`` weight as a row-major ``(C_in, C_out)`` matrix,
     unlike its other convs, which would complicate checkpoint conversion.)
 
+    The default plan is GSNet's (:data:`MINKUNET14D_PLANES`, 3 input channels of ones,
+    512 outputs): module names and parameter shapes then match the reference backbone key
+    by key (up to the weight layout, see the module docstring).
+
     Args:
-        in_channels: input feature channels per voxel (GSNet: 3, features = ones).
+        in_channels: input feature channels per voxel (GSNet: 3, features = ones; see
+            ``Voxelize(feat_mode='ones3')``).
         out_channels: output feature channels per voxel.
-        planes: channels of the 8 stages (4 encoder, 4 decoder).
+        planes: channels of the 8 stages (4 encoder, 4 decoder); default
+            :data:`MINKUNET14D_PLANES`.
         layers: BasicBlocks in each of the 8 stages.
         init_dim: channels of the stem conv.
         stem_kernel_size: kernel size of the stem SubM conv.
@@ -108,7 +122,7 @@ class SparseUNet(BaseModule):
                  in_channels: int = 3,
                  out_channels: int = 512,
                  *,
-                 planes: Sequence[int] = (32, 64, 128, 256, 384, 384, 384, 384),
+                 planes: Sequence[int] = MINKUNET14D_PLANES,
                  layers: Sequence[int] = (1, 1, 1, 1, 1, 1, 1, 1),
                  init_dim: int = 32,
                  stem_kernel_size: int = 5,

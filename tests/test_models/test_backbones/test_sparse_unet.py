@@ -47,16 +47,50 @@ def small_model(seed=0):
     return randomise_bn(SparseUNet(**SMALL), seed).eval()
 
 
-def test_registered_default_plan_and_output_shape():
+def expected_num_params(in_channels, out_channels, planes, init_dim=32, stem_kernel=5):
+    """Parameter count of the MinkUNet14 plan (one BasicBlock per stage), by hand.
+
+    conv k: ``k^3 * c_in * c_out`` (no bias); BatchNorm: 2 per channel; block(c_in, c_out):
+    two 3x3x3 convs + 2 BN, plus a 1x1 shortcut + BN when ``c_in != c_out``; stride-2 and
+    inverse convs are kernel 2; the final 1x1 has a bias.
+    """
+    def block(c_in, c_out):
+        n = 27 * c_in * c_out + 27 * c_out * c_out + 4 * c_out
+        return n + (c_in * c_out + 2 * c_out if c_in != c_out else 0)
+
+    n = stem_kernel ** 3 * in_channels * init_dim + 2 * init_dim
+    c, skips = init_dim, [init_dim]
+    for i in range(4):
+        n += 8 * c * c + 2 * c + block(c, planes[i])
+        c = planes[i]
+        skips.append(c)
+    for i in range(4):
+        p = planes[4 + i]
+        n += 8 * c * p + 2 * p + block(p + skips[3 - i], p)
+        c = p
+    return n + c * out_channels + out_channels
+
+
+def test_registered_default_plan_is_gsnets_minkunet14d():
+    from graspcontrast_mm.models.backbones import MINKUNET14D_PLANES, MINKUNET14D_WIDE_PLANES
+    assert MINKUNET14D_PLANES == (32, 64, 128, 256, 192, 192, 192, 192)
     model = MODELS.build(dict(type='SparseUNet'))
     assert isinstance(model, SparseUNet)
+    assert model.in_channels == 3 and model.planes == MINKUNET14D_PLANES
     sd = model.state_dict()
-    # MinkUNet14D: stem k5 -> 32, decoder stage 5 eats 384 (up) + 128 (skip) channels
+    # GSNet's MinkUNet14D: stem k5 3 -> 32, decoder stage 5 eats 192 (up) + 128 (skip)
     assert sd['conv0p1s1.weight'].shape == (32, 5, 5, 5, 3)
     assert sd['conv1p1s2.weight'].shape == (32, 2, 2, 2, 32)
-    assert sd['block5.0.conv1.weight'].shape == (384, 3, 3, 3, 384 + 128)
-    assert sd['block8.0.conv1.weight'].shape == (384, 3, 3, 3, 384 + 32)
-    assert sd['final.weight'].shape == (512, 384) and 'final.bias' in sd
+    assert sd['convtr4p16s2.weight'].shape == (192, 2, 2, 2, 256)
+    assert sd['block5.0.conv1.weight'].shape == (192, 3, 3, 3, 192 + 128)
+    assert sd['block8.0.conv1.weight'].shape == (192, 3, 3, 3, 192 + 32)
+    assert sd['final.weight'].shape == (512, 192) and 'final.bias' in sd
+    num = sum(p.numel() for p in model.parameters())
+    assert num == expected_num_params(3, 512, MINKUNET14D_PLANES) == 14_646_816  # 14.6 M
+    # the 384-wide decoder (MinkowskiEngine's own 14D) stays reachable by config
+    wide = SparseUNet(planes=MINKUNET14D_WIDE_PLANES)
+    assert sum(p.numel() for p in wide.parameters()) == \
+        expected_num_params(3, 512, MINKUNET14D_WIDE_PLANES) == 43_505_184
     coords = torch.cat([cloud(150, 12, 0, 0), cloud(100, 10, 1, 1)])
     out = model.eval()(torch.ones(len(coords), 3), coords, 2)
     assert out.shape == (len(coords), 512) and out.dtype == torch.float32
