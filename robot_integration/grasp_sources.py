@@ -251,6 +251,9 @@ class InferencerGraspSource(GraspSource):
             'mask': (H, W) bool (if any)}``.
         call_kwargs: Extra keyword arguments of every call (override the ones above).
         max_grasps: Keep at most this many best-scored rows after the call (None: all).
+        strict: Load the checkpoint strictly (``GraspInferencer(strict=...)``, the loader of
+            ``tools/test.py`` too): missing, unexpected or wrong-shape keys and NaN weights
+            are an error at :meth:`build`.
 
     Raises:
         ValueError: neither an inferencer nor a config / checkpoint, or a bad option.
@@ -265,7 +268,8 @@ class InferencerGraspSource(GraspSource):
                  inferencer_kwargs: Optional[Dict[str, Any]] = None,
                  build_inputs: Optional[Callable] = None,
                  call_kwargs: Optional[Dict[str, Any]] = None,
-                 max_grasps: Optional[int] = None) -> None:
+                 max_grasps: Optional[int] = None,
+                 strict: bool = True) -> None:
         if inferencer is None and config is None and checkpoint is None:
             raise ValueError('give a ready inferencer, or a model config and / or a '
                              'checkpoint (a checkpoint written by mmengine embeds its config)')
@@ -290,6 +294,7 @@ class InferencerGraspSource(GraspSource):
         self.build_inputs = build_inputs or _default_inputs
         self.call_kwargs = dict(call_kwargs or {})
         self.max_grasps = max_grasps
+        self.strict = bool(strict)
         #: Details of the last :meth:`predict` (workspace pixels, rows, summary).
         self.last_info: Dict[str, Any] = {}
 
@@ -303,8 +308,10 @@ class InferencerGraspSource(GraspSource):
                 raise ImportError(
                     'graspcontrast_mm.apis.GraspInferencer is not available; pass a ready '
                     f'inferencer instead ({err})') from err
+            kwargs = dict(self.inferencer_kwargs)
+            kwargs.setdefault('strict', self.strict)
             self._inferencer = GraspInferencer(self.config, self.checkpoint,
-                                               device=self.device, **self.inferencer_kwargs)
+                                               device=self.device, **kwargs)
         return self._inferencer
 
     def build(self) -> 'InferencerGraspSource':

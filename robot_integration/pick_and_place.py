@@ -13,6 +13,12 @@ Example::
 filter (``--no-collision-filter`` turns it off) and ``--top-k``; ``--config`` may be left
 out when the checkpoint embeds its config.
 
+The model and its checkpoint are loaded before the simulation starts, strictly (keys,
+shapes, finite weights; ``--non-strict-load`` relaxes it) and only for a grasp detector: a
+wrong checkpoint is a one-line ``error:`` (exit status 1) without a table. Bad numeric
+arguments are argparse errors (exit status 2) before any work; a grasp source that fails
+during the run ends it with exit status 1 after the table and records are written.
+
 Prints SR (successful attempts / attempts) and CR (objects cleared / objects) per clutter
 level, writes ``records.jsonl`` (one line per attempt) and ``summary.json`` to ``--out``.
 ``--timing`` adds the mean time per attempt split into observation (rendering), perception
@@ -37,6 +43,8 @@ from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolCon
                                         format_results_table, run_level, write_records)
 from robot_integration.sim import PyBulletPickPlaceSim, SimConfig  # noqa: E402
 
+from graspcontrast_mm.utils.cli import float_in_range, int_at_least  # noqa: E402
+
 __all__ = ['sim_planner_config', 'build_source', 'run_benchmark', 'timing_summary',
            'parse_args', 'main']
 
@@ -57,7 +65,7 @@ def sim_planner_config(sim_config: SimConfig, **overrides) -> PlannerConfig:
 def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optional[str] = None,
                  device: str = 'cpu', collision_filter: bool = True,
                  top_k: Optional[int] = None, workspace: str = 'objects',
-                 seed: Optional[int] = 0) -> Any:
+                 seed: Optional[int] = 0, strict: bool = True) -> Any:
     """Grasp source by name.
 
     Args:
@@ -72,9 +80,17 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
         workspace: ``'objects'`` or ``'full'`` (``'model'``, see
             :class:`InferencerGraspSource`).
         seed: Point-sampling seed of the detector (``'model'``).
+        strict: Strict checkpoint loading (``'model'``; see ``GraspInferencer``).
 
     Returns:
         A grasp source.
+
+    Raises:
+        For ``'model'``, before any simulation: ``CheckpointLoadError`` (unreadable file),
+        ``UnsafeConfigError`` (no config given and the stored one is missing or not plain
+        data), ``CheckpointMismatchError`` / ``NonFiniteWeightsError`` (the checkpoint does
+        not fit the model, or has NaN weights), ``TypeError`` (not a grasp detector, e.g. a
+        pre-training checkpoint).
     """
     if name == 'baseline':
         return GeometricBaselineSource()
@@ -84,7 +100,7 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
                              'checkpoint embeds its config)')
         return InferencerGraspSource(config=config, checkpoint=checkpoint, device=device,
                                      collision_filter=collision_filter, top_k=top_k,
-                                     workspace=workspace, seed=seed).build()
+                                     workspace=workspace, seed=seed, strict=strict).build()
     raise SystemExit(f'unknown --source {name!r}')
 
 
@@ -153,7 +169,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--config', help='model config (--source model)')
     p.add_argument('--checkpoint', help='model checkpoint (--source model)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--top-k', type=int, default=None,
+    p.add_argument('--top-k', type=int_at_least(1), default=None,
                    help='best grasps kept by the model (--source model; default all)')
     p.add_argument('--no-collision-filter', action='store_true',
                    help="turn off the model's own collision filter (--source model; the "
@@ -161,24 +177,28 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--workspace', choices=['objects', 'full'], default='objects',
                    help='model input: the box around the objects above the table '
                    '(default, as the GSNet test crop) or every pixel of the workspace')
-    p.add_argument('--num-threads', type=int, default=None,
+    p.add_argument('--num-threads', type=int_at_least(1), default=None,
                    help='torch CPU threads (--source model; default: torch default)')
     p.add_argument('--backend', choices=['sim'], default='sim',
                    help='execution backend (the ROS 2 node is started separately, see '
                    'robot_integration/README.md)')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int_at_least(0), default=0)
     p.add_argument('--levels', nargs='+', default=list(CLUTTER_LEVELS),
                    help=f'clutter levels to run, names of {CLUTTER_LEVELS}')
-    p.add_argument('--objects-per-level', type=int, nargs='+',
+    p.add_argument('--objects-per-level', type=int_at_least(1), nargs='+',
                    help='object counts, one per level (overrides the level defaults)')
-    p.add_argument('--object-ids', type=int, nargs='+',
+    p.add_argument('--object-ids', type=int_at_least(0), nargs='+',
                    help='library object ids to draw from (default: the novel set)')
-    p.add_argument('--max-attempts-per-object', type=int, default=3)
-    p.add_argument('--max-total-attempts', type=int, default=None)
-    p.add_argument('--attempt-timeout', type=float, default=60.0,
-                   help='wall-clock limit of one attempt, seconds')
-    p.add_argument('--image-scale', type=float, default=0.5,
-                   help='scale of the 1280x720 RealSense image (0.5: 640x360)')
+    p.add_argument('--max-attempts-per-object', type=int_at_least(1), default=3)
+    p.add_argument('--max-total-attempts', type=int_at_least(1), default=None)
+    p.add_argument('--attempt-timeout', type=float_in_range(0.0, low_inclusive=False),
+                   default=60.0, help='wall-clock limit of one attempt, seconds')
+    p.add_argument('--image-scale', type=float_in_range(0.05, 2.0), default=0.5,
+                   help='scale of the 1280x720 RealSense image (0.5: 640x360; '
+                   '0.05 .. 2)')
+    p.add_argument('--non-strict-load', action='store_true',
+                   help='--source model: use a checkpoint that does not fit the model '
+                   '(missing, unexpected or wrong-shape keys, NaN weights)')
     p.add_argument('--out', default=None, help='output folder (records.jsonl, summary.json)')
     p.add_argument('--timing', action='store_true',
                    help='print the time per attempt split into its stages')
@@ -189,6 +209,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
             p.error(f'unknown level {name!r}; give --objects-per-level for custom levels')
     if args.objects_per_level is not None and len(args.objects_per_level) != len(args.levels):
         p.error('--objects-per-level needs one count per level')
+    if args.source == 'model' and args.checkpoint is None:
+        p.error('--source model needs --checkpoint (and --config unless the checkpoint '
+                'embeds its config)')
     return args
 
 
@@ -200,9 +223,18 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
     if args.num_threads is not None and args.source == 'model':
         import torch
         torch.set_num_threads(max(int(args.num_threads), 1))
-    source = build_source(args.source, config=args.config, checkpoint=args.checkpoint,
-                          device=args.device, collision_filter=not args.no_collision_filter,
-                          top_k=args.top_k, workspace=args.workspace)
+    # the model is built (and its checkpoint checked) before the simulation starts
+    from graspcontrast_mm.engine import CheckpointLoadError
+    try:
+        source = build_source(args.source, config=args.config, checkpoint=args.checkpoint,
+                              device=args.device,
+                              collision_filter=not args.no_collision_filter,
+                              top_k=args.top_k, workspace=args.workspace,
+                              strict=not args.non_strict_load)
+    except (CheckpointLoadError, FileNotFoundError, ValueError, KeyError,
+            TypeError) as err:
+        text = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise SystemExit(f'error: cannot use the model: {text}') from None
     sim_cfg = SimConfig(image_scale=args.image_scale,
                         object_ids=tuple(args.object_ids) if args.object_ids else None)
     protocol = ProtocolConfig(max_attempts_per_object=args.max_attempts_per_object,
@@ -223,6 +255,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
             json.dump(dict(args=vars(args), levels=[r.summary() for r in results]), f,
                       indent=2)
         print(f'records written to {args.out}')
+    errors = [r.planning_failure for res in results for r in res.records
+              if r.planning_failure and r.planning_failure.get('reason') == 'source_error']
+    if errors:  # the detector crashed: not a grasping result
+        raise SystemExit(f'error: the grasp source failed in {len(errors)} perception '
+                         f"step(s): {errors[0].get('message', '')}")
     return results
 
 

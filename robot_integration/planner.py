@@ -20,7 +20,9 @@ Filters, applied in this order; a grasp is counted under the first filter it fai
 counts of a :class:`PlanningFailure` add up to the number of candidates:
 
 ===================== ==================================================================
-``invalid_grasp``     non-finite values, non-orthonormal rotation, width <= 0, depth < 0
+``invalid_grasp``     non-finite values, a rotation off by more than ``ROTATION_ATOL``
+                      (:mod:`robot_integration.transforms`, the executor's limit too),
+                      width <= 0, depth < 0
 ``too_wide``          width larger than the gripper's maximum opening
 ``outside_workspace`` grasp point or TCP outside the workspace box (base frame)
 ``approach_angle``    approach more than ``max_approach_angle_deg`` from straight down
@@ -42,7 +44,8 @@ from graspcontrast_mm.structures.frames import transform_points
 from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT,
                                                GRASP_MAX_WIDTH, transform_grasp_array)
 
-from .transforms import RigidTransformError, check_rigid_transform, translation_matrix
+from .transforms import (ROTATION_ATOL, RigidTransformError, check_rigid_transform,
+                         nearest_rotation, translation_matrix, valid_rotations)
 
 __all__ = [
     'GripperModel', 'PlannerConfig', 'PlannedGrasp', 'PlanningFailure', 'GraspPlanner',
@@ -464,11 +467,8 @@ class GraspPlanner:
         # 1. malformed rows
         finite = np.all(np.isfinite(grasps), axis=1)
         safe = np.where(finite[:, None], grasps, 0.0)
-        R = safe[:, 4:13].reshape(-1, 3, 3)
-        ortho = np.abs(R @ np.transpose(R, (0, 2, 1)) - np.eye(3)).max(axis=(1, 2)) < 1e-3
-        det_ok = np.abs(np.linalg.det(R) - 1.0) < 1e-3
-        reject(~(finite & ortho & det_ok & (safe[:, 1] > 0) & (safe[:, 3] >= 0)),
-               'invalid_grasp')
+        rot_ok = valid_rotations(safe[:, 4:13].reshape(-1, 3, 3), ROTATION_ATOL)
+        reject(~(finite & rot_ok & (safe[:, 1] > 0) & (safe[:, 3] >= 0)), 'invalid_grasp')
         # 2. width
         reject(safe[:, 1] > self.gripper.max_width + 1e-6, 'too_wide')
         # frames
@@ -548,6 +548,9 @@ class GraspPlanner:
                    T_base_tcp: np.ndarray, open_width: float, angle_deg: float,
                    rank_value: float, n: int) -> PlannedGrasp:
         cfg = self.config
+        # within ROTATION_ATOL; made exactly orthonormal so that composed poses stay rigid
+        T_base_tcp = T_base_tcp.copy()
+        T_base_tcp[:3, :3] = nearest_rotation(T_base_tcp[:3, :3])
         pre = T_base_tcp @ translation_matrix((-cfg.pre_grasp_distance, 0.0, 0.0))
         lift = T_base_tcp.copy()
         lift[2, 3] += cfg.lift_height

@@ -25,6 +25,7 @@ import numpy as np
 from graspcontrast_mm.structures import frames as _frames
 
 __all__ = [
+    'ROTATION_ATOL', 'rotation_errors', 'valid_rotations', 'nearest_rotation',
     'RigidTransformError', 'check_rigid_transform', 'is_rigid', 'invert_transform',
     'make_transform', 'translation_matrix', 'quaternion_to_matrix', 'matrix_to_quaternion',
     'pose_to_matrix', 'matrix_to_pose', 'rotation_angle_between',
@@ -32,11 +33,47 @@ __all__ = [
 ]
 
 
+#: Tolerance on ``max |R R^T - I|`` and ``|det R - 1|`` of a valid rotation: the one limit
+#: of the planner (which drops grasp rows beyond it) and of the executor's safety check
+#: (which refuses such motion targets), so that no planned grasp is refused at execution.
+ROTATION_ATOL: float = 1e-4
+
+
+def rotation_errors(R) -> Tuple[np.ndarray, np.ndarray]:
+    """Orthonormality and determinant errors of rotation matrices.
+
+    Args:
+        R: (..., 3, 3) matrices.
+
+    Returns:
+        tuple: ``max |R R^T - I|`` and ``|det R - 1|``, each of shape ``(...)``.
+    """
+    R = np.asarray(R, dtype=np.float64)
+    ortho = np.abs(R @ np.swapaxes(R, -1, -2) - np.eye(3)).max(axis=(-2, -1))
+    return ortho, np.abs(np.linalg.det(R) - 1.0)
+
+
+def valid_rotations(R, atol: float = ROTATION_ATOL) -> np.ndarray:
+    """Which of the (..., 3, 3) matrices are rotations within ``atol`` (finite too)."""
+    R = np.asarray(R, dtype=np.float64)
+    finite = np.isfinite(R).all(axis=(-2, -1))
+    ortho, det = rotation_errors(np.where(finite[..., None, None], R, 0.0))
+    return finite & (ortho <= atol) & (det <= atol)
+
+
+def nearest_rotation(R) -> np.ndarray:
+    """The rotation matrix closest to ``R`` (Frobenius norm; SVD projection)."""
+    U, _, Vt = np.linalg.svd(np.asarray(R, dtype=np.float64))
+    D = np.eye(3)
+    D[2, 2] = np.sign(np.linalg.det(U @ Vt)) or 1.0
+    return U @ D @ Vt
+
+
 class RigidTransformError(ValueError):
     """A 4x4 matrix that should be a rigid transform is not one."""
 
 
-def check_rigid_transform(T, name: str = 'T', atol: float = 1e-4) -> np.ndarray:
+def check_rigid_transform(T, name: str = 'T', atol: float = ROTATION_ATOL) -> np.ndarray:
     """Validate and return a rigid transform.
 
     Args:
@@ -74,7 +111,7 @@ def check_rigid_transform(T, name: str = 'T', atol: float = 1e-4) -> np.ndarray:
     return T
 
 
-def is_rigid(T, atol: float = 1e-4) -> bool:
+def is_rigid(T, atol: float = ROTATION_ATOL) -> bool:
     """Whether ``T`` passes :func:`check_rigid_transform`."""
     try:
         check_rigid_transform(T, atol=atol)
