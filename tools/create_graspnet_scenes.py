@@ -33,6 +33,8 @@ import sys
 from typing import List
 
 from graspcontrast_mm.synthetic import PRESETS, ManifestMismatchError, generate_dataset
+from graspcontrast_mm.synthetic.generator import MIN_IMAGE_SIZE
+from graspcontrast_mm.utils.cli import int_at_least
 
 
 def parse_scene_ids(tokens: List[str]) -> List[int]:
@@ -63,14 +65,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', required=True, help='dataset root to write')
     parser.add_argument('--preset', default='tiny', choices=sorted(PRESETS))
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--num-scenes', type=int, default=None,
+    group.add_argument('--num-scenes', type=int_at_least(1), default=None,
                        help="first N scene ids of the preset")
     group.add_argument('--scene-ids', nargs='+', default=None,
                        help='scene ids, e.g. 0-99 100 101 or 0,1,2')
-    parser.add_argument('--num-views', type=int, default=None, help='views per scene')
+    parser.add_argument('--num-views', type=int_at_least(1), default=None,
+                        help='views per scene')
     parser.add_argument('--camera', default=None, choices=['realsense', 'kinect', 'both'])
-    parser.add_argument('--seed', type=int, default=None)
-    parser.add_argument('--image-size', type=int, nargs=2, default=None,
+    parser.add_argument('--seed', type=int_at_least(0), default=None)
+    parser.add_argument('--image-size', type=int_at_least(MIN_IMAGE_SIZE), nargs=2,
+                        default=None,
                         metavar=('WIDTH', 'HEIGHT'),
                         help='image size in pixels (intrinsics scaled from 1280x720)')
     parser.add_argument('--no-noise', action='store_true',
@@ -90,6 +94,10 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    if args.scene_ids is not None and not scene_ids:
+        print(f'error: --scene-ids {" ".join(args.scene_ids)!r} names no scene',
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     try:
         result = generate_dataset(
@@ -105,7 +113,7 @@ def main(argv=None) -> int:
             write_rgb=False if args.no_rgb else None,
             with_labels=False if args.no_labels else None,
             progress=not args.quiet)
-    except ManifestMismatchError as e:
+    except (ManifestMismatchError, ValueError) as e:  # settings: checked before writing
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(f'{result.root}: generated {len(result.generated)} scene(s), skipped '

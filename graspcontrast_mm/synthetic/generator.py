@@ -511,6 +511,10 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
     return final_dir
 
 
+#: Smallest image width / height, pixels.
+MIN_IMAGE_SIZE = 16
+
+
 def generate_dataset(out_root: str,
                      preset: str = 'tiny',
                      *,
@@ -547,6 +551,7 @@ def generate_dataset(out_root: str,
 
     Raises:
         ManifestMismatchError: ``out_root`` holds a dataset made with other settings.
+        ValueError: a bad setting (checked before anything is written).
     """
     start = time.time()
     if isinstance(cameras, str):
@@ -565,11 +570,23 @@ def generate_dataset(out_root: str,
                                              if v is not None})
     else:
         cfg, preset_ids = get_preset(preset, **overrides)
+    # every setting is checked before the manifest is written (a manifest of bad settings
+    # would block later runs)
     if cfg.num_views < 1:
         raise ValueError(f'num_views must be >= 1, got {cfg.num_views}')
+    size = tuple(cfg.image_size)
+    if len(size) != 2 or any(int(v) != v or v < MIN_IMAGE_SIZE for v in size):
+        raise ValueError(f'image_size must be two integers (width, height) >= '
+                         f'{MIN_IMAGE_SIZE} pixels, got {cfg.image_size}')
+    if int(cfg.seed) != cfg.seed or cfg.seed < 0:
+        raise ValueError(f'seed must be a non-negative integer, got {cfg.seed}')
+    if num_scenes is not None and (int(num_scenes) != num_scenes or num_scenes < 1):
+        raise ValueError(f'num_scenes must be >= 1, got {num_scenes}')
     if scene_ids is None:
         scene_ids = preset_ids[:num_scenes] if num_scenes is not None else preset_ids
     scene_ids = [int(s) for s in scene_ids]
+    if not scene_ids:
+        raise ValueError('no scene to generate (empty scene_ids)')
     if any(s < 0 or s > 9999 for s in scene_ids):
         raise ValueError(f'scene ids must be in 0..9999, got {scene_ids}')
 
