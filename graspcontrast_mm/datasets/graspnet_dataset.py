@@ -66,10 +66,15 @@ def parse_label_fraction(label_fraction: Union[float, str, Fraction]) -> Fractio
         if isinstance(label_fraction, str):
             frac = Fraction(label_fraction.strip())
         else:
-            frac = Fraction(label_fraction).limit_denominator(4096)
-    except (ValueError, TypeError, ZeroDivisionError) as e:
+            exact = Fraction(label_fraction)
+            frac = exact.limit_denominator(4096)
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError) as e:
         raise ValueError(f'label_fraction must be a number or an "a/b" string in (0, 1], '
                          f'got {label_fraction!r}') from e
+    if frac == 0 and not isinstance(label_fraction, str) and exact > 0:
+        raise ValueError(f'label_fraction {label_fraction!r} is too small: the smallest '
+                         'fraction given as a number is 1/4096 (one frame of a 256-frame '
+                         'scene is 1/256)')
     if not 0 < frac <= 1:
         raise ValueError(f'label_fraction must be in (0, 1], got {label_fraction!r}')
     return frac
@@ -177,6 +182,9 @@ class GraspNetDataset(BaseDataset):
             raise ValueError(f'mode must be one of {self.MODES}, got {mode!r}')
         if scene_ids is None:
             scene_ids = split_scene_ids(split)
+        elif len(scene_ids) == 0:
+            raise ValueError('scene_ids is empty: give at least one scene id, or '
+                             'scene_ids=None to use the scenes of the split')
         self.camera = camera
         self.split = split
         self.scene_ids = [int(s) for s in scene_ids]
@@ -239,6 +247,12 @@ class GraspNetDataset(BaseDataset):
         available = [f for f in available if f < len(cam_poses)]
         if self.frame_ids is None:
             frames = available
+            no_depth = sorted(set(range(len(cam_poses))) - set(available))
+            if available and no_depth:
+                print_log(f'GraspNetDataset: scene {scene_id}: {len(no_depth)} of '
+                          f'{len(cam_poses)} frames with a camera pose have no depth image '
+                          f'in {depth_dir} and are left out: {_compact(no_depth)}',
+                          logger='current', level=30)
         else:
             missing = sorted(set(self.frame_ids) - set(available))
             if missing:

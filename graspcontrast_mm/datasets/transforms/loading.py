@@ -85,9 +85,10 @@ class LoadDepthImage(BaseTransform):
             for 7-Scenes); None for none.
         min_valid_ratio: smallest accepted fraction of valid pixels. An image at or below
             it (always when no pixel is valid) is rejected.
-        on_invalid: what to do with a rejected image: ``'raise'`` a ValueError naming the
-            file, or ``'skip'``: log a warning and return None (mmengine's dataset then
-            draws another sample).
+        on_invalid: what to do with a rejected image (no usable depth, or a file that is
+            missing, cannot be decoded or is not single-channel): ``'raise'`` an error
+            naming the file, or ``'skip'``: log a warning naming the file and return None
+            (mmengine's dataset then draws another sample).
     """
 
     def __init__(self, depth_scale: float = 1000., invalid_value: Optional[float] = None,
@@ -106,7 +107,13 @@ class LoadDepthImage(BaseTransform):
     def transform(self, results: dict) -> Optional[dict]:
         if 'depth_path' in results and results['depth_path'] is not None:
             source = str(results['depth_path'])
-            raw = read_depth_image(source)
+            try:
+                raw = read_depth_image(source)
+            except (ValueError, FileNotFoundError) as err:  # undecodable, gone, not (H, W)
+                if self.on_invalid == 'raise':
+                    raise
+                print_log(f'{err}; skipping the sample', logger='current', level=30)
+                return None
         elif 'depth_raw' in results:
             source = '<depth_raw array>'
             raw = np.asarray(results['depth_raw'])
