@@ -147,6 +147,9 @@ def close_fingers(grid: SdfGrid, centers: np.ndarray, axes: np.ndarray,
     Returns:
         GraspContacts: contacts and normals of every grasp.
     """
+    if not grid.exact:
+        raise ValueError('close_fingers needs an SdfGrid that reproduces dexnet exactly '
+                         '(grid.exact); score such objects with dexnet itself')
     num = len(centers)
     out = GraspContacts(num)
     if num == 0:

@@ -110,7 +110,11 @@ class SdfGrid:
         if self.exact:
             from scipy.spatial import cKDTree
             s = self.samples
-            self._tree = cKDTree(s.astype(np.float64))
+            # the sample is drawn with replacement: the tree holds each cell once, mapped to
+            # its first index (the one np.argmin returns among identical distances)
+            _, first = np.unique(s, axis=0, return_index=True)
+            self._unique_first = np.sort(first)
+            self._tree = cKDTree(s[self._unique_first].astype(np.float64))
             self._sample_values = self.data[s[:, 0], s[:, 1], s[:, 2]]
             self._samples_obj = self.to_obj(s)
 
@@ -178,10 +182,11 @@ class SdfGrid:
 
     def _nearest_sample(self, c: np.ndarray) -> np.ndarray:
         """Index of the nearest surface sample of every row (numpy argmin semantics)."""
-        k = min(2, len(self.samples))
-        dist, idx = self._tree.query(c, k=k)
-        if k == 1:
-            return np.asarray(idx).reshape(-1)
+        first = self._unique_first
+        if len(first) == 1:
+            return np.full(len(c), first[0], dtype=np.int64)
+        _, idx = self._tree.query(c, k=2)
+        idx = first[idx]
         best = idx[:, 0].copy()
         # exact distances of the two candidates; near ties are settled by a full scan
         d0 = row_norm(self.samples[idx[:, 0]] - c)
