@@ -364,3 +364,40 @@ def test_test_py_backend_flags():
     assert tool.parse_args(['cfg.py', 'ckpt.pth']).graspnet_backend is None
     with pytest.raises(SystemExit):
         tool.parse_args(['cfg.py', 'ckpt.pth', '--graspnet-nproc', '0'])
+
+
+@pytest.mark.parametrize('dtype', [np.float32, np.float64])
+def test_collision_masks_and_dexnet_grasps_equal_graspnetapi(eval_scene_root, dtype):
+    """Collision / empty masks and the dexnet grasp of every non-empty grasp (centre,
+    axis, width in the object frame) equal graspnetAPI's collision_detection."""
+    from graspnetAPI.utils.eval_utils import collision_detection
+
+    from graspcontrast_mm.evaluation.graspnet_eval import collision_masks, transform_points
+    root, camera = eval_scene_root, CAMERAS[0]
+    objects, poses, table = frame_inputs(root, camera, MIX_FRAME)
+    grasps = mix_grasps(root, camera, MIX_FRAME).astype(dtype)
+    grasps[:, 1] = np.clip(grasps[:, 1], 0, 0.1)
+    models = [transform_points(o.points, p) for o, p in zip(objects, poses)]
+    scene = np.concatenate(models + [table])
+    owner = np.argmin(np.linalg.norm(grasps[:, None, 13:16] - np.stack(
+        [np.asarray(p)[:3, 3] for p in poses])[None], axis=2), axis=1)
+    per_object = [grasps[owner == i][:25] for i in range(len(objects))]
+    ref_coll, ref_empty, ref_dex = collision_detection(
+        per_object, models, [o.dexnet_model for o in objects], poses, scene,
+        outlier=0.05, return_dexgrasps=True)
+    checked = 0
+    for i, g in enumerate(per_object):
+        if len(g) == 0:
+            continue
+        coll, empty = collision_masks(g, models[i], scene)
+        np.testing.assert_array_equal(coll, ref_coll[i])
+        np.testing.assert_array_equal(empty, ref_empty[i])
+        centers, axes, widths, _ = dexnet_grasp_params(g, poses[i], empty)
+        for k, dg in enumerate(ref_dex[i]):
+            assert (dg is None) == bool(empty[k])
+            if dg is not None:
+                np.testing.assert_array_equal(centers[k], dg.center)
+                np.testing.assert_array_equal(axes[k], dg.axis)
+                assert widths[k] == dg.open_width
+                checked += 1
+    assert checked >= 20 and any((~c).any() for c in ref_coll if len(c))

@@ -35,19 +35,28 @@ FRICTION_COEFS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
 BACKENDS = ('fast', 'graspnetapi')
 
 
+_BLAS_CONTROLLER: Any = None
+
+
 @contextlib.contextmanager
 def single_thread_blas() -> Iterator[None]:
     """Run BLAS on one thread inside the block (threadpoolctl, when installed).
 
     Evaluation multiplies only small matrices; one thread is faster there and makes every
-    product independent of the machine's thread settings.
+    product independent of the machine's thread settings. The libraries are inspected
+    once per process.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _BLAS_CONTROLLER = ThreadpoolController()
+        except ImportError:  # pragma: no cover
+            _BLAS_CONTROLLER = False
+    if _BLAS_CONTROLLER is False:  # pragma: no cover
         yield
         return
-    with threadpool_limits(limits=1, user_api='blas'):
+    with _BLAS_CONTROLLER.limit(limits=1, user_api='blas'):
         yield
 
 
