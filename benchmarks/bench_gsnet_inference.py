@@ -33,6 +33,7 @@ import statistics
 import time
 from typing import Dict, List
 
+import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 import numpy as np
 import torch
 from mmdet3d.structures import Det3DDataSample

@@ -32,6 +32,7 @@ import statistics
 import tempfile
 import time
 
+import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 import numpy as np
 import torch
 

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence
 if __package__ in (None, ''):  # run as a script: make the repository root importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 from robot_integration.grasp_sources import (GeometricBaselineSource,  # noqa: E402
                                              InferencerGraspSource)
 from robot_integration.planner import GraspPlanner, PlannerConfig  # noqa: E402

@@ -7,6 +7,12 @@ import pytest
 _scope_ids = itertools.count()
 
 
+def pytest_sessionstart(session):
+    """Under ``CI=true`` a missing ../shared/realdata is a failure, not silent skips."""
+    import real_kinect_frame  # tests/ is on sys.path (pytest's rootdir conftest)
+    real_kinect_frame.check_realdata_in_ci()
+
+
 @pytest.fixture(autouse=True)
 def graspcontrast_default_scope():
     """Every test starts with ``graspcontrast_mm`` as mmengine's default scope.

@@ -11,16 +11,45 @@ memory or in a temporary folder (the real files are never copied into the reposi
   angle), so that the table frame differs from the camera frame (it is not the frame's
   true table pose, which the real frame does not come with).
 """
+import os
 import os.path as osp
 
 import numpy as np
+import pytest
 
-REAL = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', 'shared', 'realdata',
-                            'graspnet_kinect_frame'))
+#: The shared folder of real sensor frames, next to the checkout.
+REALDATA_ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..', 'shared',
+                                     'realdata'))
+REAL = osp.join(REALDATA_ROOT, 'graspnet_kinect_frame')
 
 
 def available() -> bool:
     return osp.isfile(osp.join(REAL, 'depth.png')) and osp.isfile(osp.join(REAL, 'meta.mat'))
+
+
+def running_in_ci() -> bool:
+    """True under CI (``CI=true``), where missing real data is a failure, not a skip."""
+    return os.environ.get('CI', '').strip().lower() in ('1', 'true', 'yes')
+
+
+def requires_realdata(folder: str = REAL):
+    """Mark for tests that read ``folder`` of ../shared/realdata.
+
+    Locally, a missing folder skips the test with a reason naming it. Under ``CI=true``
+    the test is not skipped: :func:`check_realdata_in_ci` (run at session start) has
+    already failed the run.
+    """
+    missing = not osp.isdir(folder)
+    return pytest.mark.skipif(missing and not running_in_ci(),
+                              reason=f'real sensor data not found: {folder}')
+
+
+def check_realdata_in_ci() -> None:
+    """Under ``CI=true`` a missing ../shared/realdata fails the whole session."""
+    if running_in_ci() and not available():
+        raise pytest.UsageError(
+            f'CI=true but the real sensor frames are missing: {REAL} (the real-data tests '
+            f'would be skipped silently); put ../shared/realdata next to the checkout')
 
 
 def load():

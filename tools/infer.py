@@ -30,6 +30,7 @@ import argparse
 import math
 import sys
 
+import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 import torch
 
 from graspcontrast_mm.utils.cli import (finite_float, int_at_least, non_negative_float,

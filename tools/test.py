@@ -17,6 +17,7 @@ import sys
 
 # the repository root, so that configs can pull in projects/ with custom_imports
 sys.path.insert(0, _osp.abspath(_osp.join(_osp.dirname(__file__), '..')))
+import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner

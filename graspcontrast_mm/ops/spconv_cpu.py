@@ -251,11 +251,6 @@ def _split_sorted_counts(counts: List[int], max_groups: int) -> List[Tuple[int, 
     return groups[::-1]
 
 
-# The 0/1 scatter matrices are built by this module with valid indices; torch's
-# one-time note that CSR support is "beta" says nothing to the user.
-warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta state')
-
-
 class _BucketPlan:
     """Padded pair layout of one rule-book for the ``bucketed`` algorithm.
 
@@ -313,10 +308,14 @@ class _BucketPlan:
     def scatter(structure, values: Tensor) -> Tensor:
         """``S @ values`` for a CSR 0/1 structure from :meth:`_csr` (deterministic)."""
         crow, col, size = structure
-        s = torch.sparse_csr_tensor(crow, col,
-                                    torch.ones(len(col), dtype=values.dtype,
-                                               device=values.device),
-                                    size=size, check_invariants=False)
+        with warnings.catch_warnings():
+            # built here from valid indices; torch's note that CSR support is "beta"
+            # says nothing to the user
+            warnings.filterwarnings('ignore', message='Sparse CSR tensor support')
+            s = torch.sparse_csr_tensor(crow, col,
+                                        torch.ones(len(col), dtype=values.dtype,
+                                                   device=values.device),
+                                        size=size, check_invariants=False)
         return s @ values
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+import real_kinect_frame
 from tiny_gsnet import tiny_gsnet_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer, read_intrinsics, read_point_cloud
@@ -18,15 +19,6 @@ REALDATA = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared', 'realdata
                     'graspnet_kinect_frame')
 NUM_POINTS = 3000
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """One torch thread: the machine is shared, and small sparse convs stall on 2."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny_cfg() -> Config:
@@ -272,7 +264,7 @@ def test_readers(tmp_path):
     assert colors is None
 
 
-@pytest.mark.skipif(not osp.isdir(REALDATA), reason='../shared/realdata not available')
+@real_kinect_frame.requires_realdata(REALDATA)
 def test_real_graspnet_kinect_frame(inferencer, tmp_path):
     import scipy.io
     meta = scipy.io.loadmat(osp.join(REALDATA, 'meta.mat'))

@@ -26,13 +26,6 @@ INIT_KEYS = {'pretrained_backbone', 'model.backbone.init_cfg.type',
              'model.backbone.init_cfg.ignore_missing'}
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 
 

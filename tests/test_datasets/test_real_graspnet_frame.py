@@ -15,13 +15,14 @@ import pytest
 import scipy.io
 import torch
 from mmengine.config import Config
+import real_kinect_frame
 from tiny_gsnet import tiny_gsnet_model_cfg
 
 from graspcontrast_mm.registry import DATASETS, MODELS
 
 REAL = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared', 'realdata',
                 'graspnet_kinect_frame')
-pytestmark = pytest.mark.skipif(not osp.isdir(REAL), reason='no ../shared/realdata')
+pytestmark = real_kinect_frame.requires_realdata(REAL)
 SCENE = 100
 
 
@@ -81,14 +82,9 @@ def test_gsnet_and_inferencer_run_on_the_real_frame(real_root, tmp_path):
     model = MODELS.build(cfg.model)
     ckpt = tmp_path / 'tiny.pth'
     torch.save(dict(state_dict=model.state_dict(), meta=dict(cfg=cfg.pretty_text)), ckpt)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        infer = GraspInferencer(cfg, str(ckpt))
-        out = infer(dict(data_root=root, scene_id=SCENE, camera='kinect', frame_id=0),
-                    collision_filter=False, top_k=20)
-    finally:
-        torch.set_num_threads(threads)
+    infer = GraspInferencer(cfg, str(ckpt))
+    out = infer(dict(data_root=root, scene_id=SCENE, camera='kinect', frame_id=0),
+                collision_filter=False, top_k=20)
     gg = out['predictions'][0]
     arr = gg.grasp_group_array
     assert arr.shape[1] == 17 and len(arr) > 0

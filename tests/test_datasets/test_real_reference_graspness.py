@@ -19,7 +19,7 @@ from scipy.spatial import cKDTree
 
 from graspcontrast_mm.registry import DATASETS
 
-pytestmark = pytest.mark.skipif(not real.available(), reason='no ../shared/realdata')
+pytestmark = real.requires_realdata()
 SCENE = 100
 NUM_GRASP_POINTS = 12
 

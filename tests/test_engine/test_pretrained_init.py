@@ -19,13 +19,6 @@ from graspcontrast_mm.registry import MODELS
 TINY_PLANES = (8, 8, 16, 16, 16, 16, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(autouse=True)
 def _default_scope():

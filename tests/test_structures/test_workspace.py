@@ -78,7 +78,7 @@ def test_frame_graspness_is_nearest_over_all_objects_min_max_over_workspace():
     np.testing.assert_allclose(shifted, expected, atol=1e-12)
 
 
-@pytest.mark.skipif(not real.available(), reason='no ../shared/realdata')
+@real.requires_realdata()
 def test_workspace_mask_is_bit_exact_on_the_real_kinect_frame():
     """Same pixels as the reference's formulas, from the float32 metres LoadDepthImage
     keeps (depth_scale recovers the millimetre integers)."""

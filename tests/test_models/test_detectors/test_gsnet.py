@@ -15,15 +15,6 @@ from graspcontrast_mm.structures.points import voxelize
 NUM_SEEDS = 32
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """One torch thread: on a shared 2-core machine, 2-thread OpenMP regions of the many
-    small sparse-conv matmuls stall whenever the other core is busy (100x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def tiny_cfg(**overrides) -> dict:
     cfg = dict(type='GSNet',

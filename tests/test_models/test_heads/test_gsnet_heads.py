@@ -22,15 +22,6 @@ from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures.grasp import decode_label_grasps
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """One torch thread: on a shared 2-core machine, 2-thread OpenMP regions of the many
-    small sparse-conv matmuls stall whenever the other core is busy (100x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _rot(axis, angle_deg):
     axis = np.asarray(axis, dtype=np.float64)
