@@ -34,6 +34,16 @@ def _init_worker() -> None:
         pass
 
 
+def _preload() -> None:
+    """Import the heavy readers once, before workers are forked (they inherit them)."""
+    try:
+        import grasp_nms  # noqa: F401
+        import graspnetAPI.utils.eval_utils  # noqa: F401
+        import open3d  # noqa: F401
+    except ImportError:  # pragma: no cover - reported by the first task
+        pass
+
+
 def evaluate_tasks(tasks: Sequence[Mapping[str, Any]],
                    *,
                    nproc: int = 1,
@@ -64,6 +74,7 @@ def evaluate_tasks(tasks: Sequence[Mapping[str, Any]],
             if bar is not None:
                 bar.update()
         return out
+    _preload()
     workers = min(int(nproc), len(tasks))
     chunk = max(1, min(8, len(tasks) // (4 * workers)))
     ctx = multiprocessing.get_context(start_method)
