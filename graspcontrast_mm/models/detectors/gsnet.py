@@ -17,6 +17,7 @@ from graspcontrast_mm.models.heads.gsnet_decode import (decode_grasps, empty_gra
 from graspcontrast_mm.models.heads.gsnet_heads import ApproachViewHead
 from graspcontrast_mm.models.heads.gsnet_labels import (check_grasp_labels,
                                                         friction_to_score_target,
+                                                        labels_to_template_frame,
                                                         process_grasp_labels,
                                                         select_view_labels)
 from graspcontrast_mm.registry import MODELS
@@ -27,7 +28,7 @@ from graspcontrast_mm.structures.points import farthest_point_sample
 __all__ = ['GSNet']
 
 _DEFAULT_TRAIN_CFG = dict(view_mu_thresh=0.6, max_width=GRASP_MAX_WIDTH, score_mu_range=None,
-                          sample_views=True)
+                          sample_views=True, frame_consistent=False)
 _DEFAULT_TEST_CFG = dict(nms=True, nms_translation_thresh=0.03, nms_rotation_thresh_deg=30.0,
                          score_thr=None, max_num=None, width_factor=1.2,
                          to_camera_frame=True, empty_if_no_graspable=True,
@@ -73,7 +74,12 @@ class GSNet(BaseModel):
     5. :class:`CylinderCropHead`: groups the seeds inside each seed's gripper-aligned
        cylinder. The gripper frame is, in training, the frame of the ground-truth object
        view assigned to the selected camera view (object rotation x view rotation, see
-       :func:`process_grasp_labels`); in testing, the template view's frame at angle 0.
+       :func:`process_grasp_labels`), as the reference; in testing, the template view's
+       frame at angle 0. With ``train_cfg.frame_consistent`` training crops in the
+       template view's frame too and re-expresses the score / width targets in it
+       (:func:`labels_to_template_frame`: angle axis rolled by the in-plane offset
+       rounded to the 180 / A degree grid), so that training and decoding share one
+       frame.
     6. :class:`SWADHead`: score and width of 12 angles x 4 depths per seed.
 
     Input contract (after :class:`SparsePairDataPreprocessor` in single-view mode); each
@@ -122,7 +128,9 @@ class GSNet(BaseModel):
         num_seeds: seeds per sample ``M`` (1024).
         graspness_threshold: graspness above which an object point is a candidate (0.1).
         train_cfg: ``view_mu_thresh`` (0.6), ``max_width`` (0.1 m), ``score_mu_range``
-            (None: batch min / max as the reference), ``sample_views`` (True).
+            (None: batch min / max as the reference), ``sample_views`` (True),
+            ``frame_consistent`` (False: the reference's label-frame crop and targets;
+            True: template-frame crop and targets, as decoded at test time).
         test_cfg: ``nms`` (True), ``nms_translation_thresh`` (0.03 m),
             ``nms_rotation_thresh_deg`` (30), ``score_thr`` (None), ``max_num`` (None),
             ``width_factor`` (1.2), ``to_camera_frame`` (True), ``empty_if_no_graspable``
@@ -304,6 +312,10 @@ class GSNet(BaseModel):
                     max_width=self.train_cfg['max_width'],
                     grid_shape=(self.swad_head.num_angles, self.swad_head.num_depths))
                 rot, mu, width = select_view_labels(seed_lab, view_inds[b])
+                if self.train_cfg['frame_consistent']:
+                    template = approach_to_rotation(-self.views[view_inds[b]])
+                    mu, width, _ = labels_to_template_frame(rot, template, mu, width)
+                    rot = template
                 rots.append(rot)
                 mus.append(mu)
                 widths.append(width)

@@ -6,7 +6,7 @@ from .gsnet_decode import decode_grasps, empty_grasps, postprocess_grasps
 from .gsnet_heads import ApproachViewHead, GraspableHead, SWADHead
 from .gsnet_labels import (GRASP_LABEL_KEYS, SeedGraspLabels, check_grasp_labels,
                            friction_to_score_target, grasp_labels_to_targets,
-                           pack_grasp_labels, process_grasp_labels, select_view_labels,
+                           inplane_offset, labels_to_template_frame, pack_grasp_labels, process_grasp_labels, select_view_labels,
                            view_reindex)
 from .gsnet_loss import DEFAULT_LOSS_WEIGHTS, GSNetLoss
 
@@ -17,5 +17,5 @@ __all__ = [
     'postprocess_grasps', 'empty_grasps', 'GRASP_LABEL_KEYS', 'SeedGraspLabels',
     'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels',
     'process_grasp_labels', 'select_view_labels', 'friction_to_score_target',
-    'view_reindex'
+    'view_reindex', 'inplane_offset', 'labels_to_template_frame'
 ]

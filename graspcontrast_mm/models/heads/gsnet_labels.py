@@ -23,6 +23,7 @@ Two stages.
    score regression target ``log(u_max / mu) / log(u_max / u_min)`` (low friction needed =
    good grasp = target near 1).
 """
+import math
 from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -40,7 +41,8 @@ from .grasp_geometry import approach_to_rotation
 __all__ = [
     'GRASP_LABEL_KEYS', 'grasp_labels_to_targets', 'pack_grasp_labels',
     'check_grasp_labels', 'SeedGraspLabels', 'view_reindex', 'process_grasp_labels',
-    'select_view_labels', 'friction_to_score_target'
+    'select_view_labels', 'friction_to_score_target', 'inplane_offset',
+    'labels_to_template_frame'
 ]
 
 class SeedGraspLabels(NamedTuple):
@@ -208,6 +210,68 @@ def select_view_labels(labels: SeedGraspLabels,
     rows = torch.arange(view_inds.shape[0], device=view_inds.device)
     return (labels.view_rotations[rows, view_inds], labels.scores[rows, view_inds],
             labels.widths[rows, view_inds])
+
+
+def inplane_offset(label_rotations: Tensor,
+                   template_rotations: Tensor) -> Tuple[Tensor, Tensor]:
+    """In-plane angle of a label frame measured in a template frame, and its handedness.
+
+    Both frames are gripper rotations (columns: approach x, closing y, z) with nearly the
+    same approach. A grasp at in-plane angle ``a`` of the label frame has the closing axis
+    ``cos(a) y_L + sin(a) z_L``; with ``y_L = cos(d) y_T + sin(d) z_T`` (``d`` measured
+    about the template approach ``x_T``) and ``z_L = e (-sin(d) y_T + cos(d) z_T)``, the
+    same grasp has the template angle ``d + e * a`` (``e = -1`` for a mirrored label
+    frame, e.g. after a flip augmentation).
+
+    Args:
+        label_rotations: ``(..., 3, 3)`` label frames (``R_obj @ R_view``).
+        template_rotations: ``(..., 3, 3)`` template frames (``approach_to_rotation(-v)``).
+
+    Returns:
+        tuple: ``d`` ``(...)`` radians in ``(-pi, pi]`` and ``e`` ``(...)`` (+1 or -1).
+    """
+    y_l = label_rotations[..., :, 1]
+    y_t, z_t = template_rotations[..., :, 1], template_rotations[..., :, 2]
+    delta = torch.atan2((y_l * z_t).sum(-1), (y_l * y_t).sum(-1))
+    sign = torch.where(torch.linalg.det(label_rotations) < 0, -1.0, 1.0).to(delta.dtype)
+    return delta, sign
+
+
+def labels_to_template_frame(label_rotations: Tensor, template_rotations: Tensor,
+                             *grids: Tensor) -> Tuple[Tensor, ...]:
+    """Re-express ``(M, A, D)`` per-angle label grids in the template view's frame.
+
+    The ``A`` in-plane angles ``k * pi / A`` of a label grid are measured in the label
+    frame; the decoder (and the test-time crop) use the template frame of the selected
+    view. With the in-plane offset ``d`` and handedness ``e`` of :func:`inplane_offset`,
+    label angle ``k`` is template angle ``s + e * k`` (mod ``A``; angles are taken
+    modulo pi, the gripper being symmetric) with ``s = round(d / (pi / A))``: the grid is
+    rolled (mirrored for ``e = -1``) along its angle axis. The rounding leaves at most
+    ``pi / (2A)`` (7.5 degrees for ``A = 12``) of in-plane error.
+
+    Args:
+        label_rotations: ``(M, 3, 3)`` label frames (:func:`select_view_labels`).
+        template_rotations: ``(M, 3, 3)`` template frames of the same views.
+        *grids: ``(M, A, D)`` tensors (friction ``mu``, widths, ...).
+
+    Returns:
+        tuple: the re-indexed grids (same shapes), then int64 ``(M,)`` shifts ``s``.
+    """
+    if not grids:
+        raise ValueError('labels_to_template_frame needs at least one (M, A, D) grid')
+    m, a = grids[0].shape[:2]
+    delta, sign = inplane_offset(label_rotations.double(), template_rotations.double())
+    shift = torch.round(delta / (math.pi / a)).long() % a
+    j = torch.arange(a, device=shift.device)
+    # template angle j <- label angle k with j = s + e k  =>  k = e (j - s) (mod A)
+    src = (sign.long()[:, None] * (j[None, :] - shift[:, None])) % a  # (M, A)
+    out = []
+    for g in grids:
+        if g.shape[:2] != (m, a):
+            raise ValueError(f'grids must share (M, A) = {(m, a)}, got {tuple(g.shape)}')
+        idx = src.to(g.device).view(m, a, *([1] * (g.dim() - 2))).expand_as(g)
+        out.append(torch.gather(g, 1, idx))
+    return (*out, shift)
 
 
 def friction_to_score_target(mu: Tensor,
