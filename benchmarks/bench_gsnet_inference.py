@@ -79,7 +79,7 @@ def make_sample(points: np.ndarray, obj_mask: np.ndarray, num_objects: int,
     rng = np.random.default_rng(seed)
     vg = voxelize(points, VOXEL_SIZE_M)
     inputs = dict(points=torch.from_numpy(points), coords=torch.from_numpy(vg.coords),
-                  feats=torch.ones(len(vg.coords), 1),
+                  feats=torch.ones(len(vg.coords), 3),  # GSNet: 3 channels of ones
                   point2voxel=torch.from_numpy(vg.point2voxel))
     obj_pts = points[obj_mask]
     poses, gps, widths, scores = [], [], [], []

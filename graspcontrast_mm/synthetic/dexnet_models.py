@@ -174,9 +174,11 @@ def save_dexnet_model(path: str, model) -> None:
 
 
 def load_dexnet_model(path: str):
-    """Unpickle a ``dex_models/XXX.pkl`` (as graspnetAPI's evaluator does)."""
-    with open(path, 'rb') as f:
-        return pickle.load(f)
+    """Load a ``dex_models/XXX.pkl`` through the restricted unpickler
+    (:func:`graspcontrast_mm.datasets.graspnet_io.load_dexnet_pickle`): a pickle holding
+    anything but a dexnet model is refused, never executed."""
+    from graspcontrast_mm.datasets.graspnet_io import load_dexnet_pickle
+    return load_dexnet_pickle(path)
 
 
 def write_sdf_file(path: str, sdf: np.ndarray, origin: np.ndarray, resolution: float) -> None:

@@ -110,3 +110,14 @@ def test_no_plain_pickle_load_in_evaluation():
                     if 'pickle.load(' in f.read():
                         offenders.append(name)
     assert not offenders
+
+
+def test_generator_read_back_is_restricted_too(tmp_path):
+    """The generator's own reader of dex_models pickles refuses a poisoned file."""
+    from graspcontrast_mm.synthetic.dexnet_models import load_dexnet_model
+    marker = tmp_path / 'marker'
+    path = tmp_path / '000.pkl'
+    _write(path, _Touch(str(marker)))
+    with pytest.raises(UnsafePickleError, match='000.pkl'):
+        load_dexnet_model(str(path))
+    assert not marker.exists()
