@@ -182,23 +182,42 @@ class PointSample(BaseTransform):
 
     With N >= ``num_points``: a subset without replacement. With fewer points and
     ``replace_if_fewer``: all points once plus random repeats up to ``num_points``;
-    otherwise all N points (shuffled). Uses numpy's global RNG (seeded by mmengine).
+    otherwise all N points (shuffled). Uses numpy's global RNG (seeded by mmengine), or,
+    with ``seed``, a generator of its own per frame, so that a frame gets the same points
+    whatever the order, worker or run (deterministic evaluation).
 
-    Required keys: ``points``. Modified keys: ``points`` and every other per-point array.
+    Required keys: ``points``; with ``seed`` also ``scene_id`` / ``frame_id`` when present
+    (``sample_idx`` otherwise). Modified keys: ``points`` and every other per-point array.
 
     Args:
         num_points: number of points to keep.
         replace_if_fewer: pad by repetition when the view has fewer points.
         point_keys: extra per-point keys to sample along with ``points``.
+        seed: None (global RNG) or a non-negative integer: the frame's points are drawn
+            with ``np.random.default_rng(SeedSequence([seed, scene_id, frame_id]))``.
     """
 
     def __init__(self, num_points: int = 20000, replace_if_fewer: bool = True,
-                 point_keys: Sequence[str] = ()) -> None:
+                 point_keys: Sequence[str] = (), seed: Optional[int] = None) -> None:
         if num_points <= 0:
             raise ValueError(f'num_points must be positive, got {num_points}')
+        if seed is not None and (int(seed) != seed or seed < 0):
+            raise ValueError(f'seed must be None or a non-negative integer, got {seed!r}')
         self.num_points = int(num_points)
         self.replace_if_fewer = replace_if_fewer
         self.point_keys = tuple(point_keys)
+        self.seed = None if seed is None else int(seed)
+
+    def _rng(self, results: dict) -> Optional[np.random.Generator]:
+        if self.seed is None:
+            return None
+        key = [self.seed]
+        for name in ('scene_id', 'frame_id'):
+            if results.get(name) is not None:
+                key.append(int(results[name]))
+        if len(key) == 1 and results.get('sample_idx') is not None:
+            key.append(int(results['sample_idx']))
+        return np.random.default_rng(np.random.SeedSequence(key))
 
     def transform(self, results: dict) -> Optional[dict]:
         n = len(results['points'])
@@ -207,12 +226,14 @@ class PointSample(BaseTransform):
                       logger='current', level=_WARNING)
             return None
         index = random_point_indices(n, self.num_points,
-                                     pad_if_fewer=self.replace_if_fewer)
+                                     pad_if_fewer=self.replace_if_fewer,
+                                     rng=self._rng(results))
         return select_points(results, index, self.point_keys)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_points={self.num_points}, '
-                f'replace_if_fewer={self.replace_if_fewer}, point_keys={self.point_keys})')
+                f'replace_if_fewer={self.replace_if_fewer}, point_keys={self.point_keys}, '
+                f'seed={self.seed})')
 
 
 @TRANSFORMS.register_module()

@@ -249,7 +249,10 @@ class GSNet(BaseModel):
         n = int(cand.numel())
         if n >= m:
             sel = farthest_point_sample(points[cand].detach().cpu().double().numpy(), m)
-            idx = cand[torch.as_tensor(sel, device=cand.device)]
+            sel = torch.as_tensor(sel, device=cand.device)
+            if sel.numel() < m:  # fewer distinct candidates (repeated points): cycle
+                sel = sel[torch.arange(m, device=cand.device) % sel.numel()]
+            idx = cand[sel]
         elif n > 0:
             idx = cand[torch.arange(m, device=cand.device) % n]
         else:
