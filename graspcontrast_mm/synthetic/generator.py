@@ -59,7 +59,8 @@ from .writer import (GraspNetLayout, write_annotation_xml, write_meta_mat,
 __all__ = [
     'SyntheticConfig', 'PRESETS', 'get_preset', 'generate_dataset', 'generate_scene',
     'GenerationResult', 'ManifestMismatchError', 'MANIFEST_NAME', 'SCENE_INFO_NAME',
-    'is_scene_complete', 'object_set_for_scene', 'load_scene_info', 'LABEL_PRESETS'
+    'is_scene_complete', 'object_set_for_scene', 'load_scene_info', 'LABEL_PRESETS',
+    'preset_unlabelled_scene_ids'
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,12 +137,15 @@ _TINY_POOLS = {'seen': (0, 1, 4, 5, 7, 9, 11, 20, 21, 24),
                'similar': (170, 171, 172, 173, 174),
                'novel': (12, 13, 14, 15)}
 
-#: Named settings (all with labels). ``tiny``: 4 scenes (0, 1, 2 train + 100 test_seen),
+#: Named settings (with labels, except the scenes a preset lists under
+#: ``unlabelled_scene_ids``: those get depth, camera poses and segmentation only).
+#: ``tiny``: 4 scenes (0, 1, 2 train + 100 test_seen),
 #: 3-5 objects, 16 views of 640x360, realsense only, coarse labels: a minute or two on a
 #: laptop CPU. ``tiny_benchmark``: the same objects and label density, one or more scenes in
 #: every split (0, 1, 2 train; 100 test_seen; 130 test_similar; 160 test_novel) for AP per
 #: split. ``default``: GraspNet-like (256 views, 1280x720, 6-10 objects, scenes 0-189,
-#: both cameras, dense labels).
+#: both cameras, dense labels). ``study`` / ``study_micro``: the label-efficiency study
+#: (see the entries).
 PRESETS: Dict[str, dict] = {
     'tiny': dict(
         config=dict(num_views=16, image_size=(640, 360), cameras=('realsense', ),
@@ -153,6 +157,26 @@ PRESETS: Dict[str, dict] = {
                     num_objects=(3, 5), object_pools=_TINY_POOLS,
                     labels=LABEL_PRESETS['coarse']),
         scene_ids=(0, 1, 2, 100, 130, 160)),
+    # The label-efficiency study (docs/study.md): labelled train scenes 0-7 of the seen
+    # objects, an unlabelled pre-training pool (depth, camera poses and segmentation only:
+    # scenes 8-47 for pre-training, 99 held out for the label-free validation), and two
+    # test scenes per split; 64 views of 640x360 (label fractions 1/64, 4/64, 64/64 are
+    # the analogues of 1/256, 16/256, 256/256).
+    'study': dict(
+        config=dict(num_views=64, image_size=(640, 360), cameras=('realsense', ),
+                    num_objects=(3, 5), object_pools=_TINY_POOLS,
+                    labels=LABEL_PRESETS['coarse']),
+        scene_ids=tuple(range(48)) + (99, 100, 101, 130, 131, 160, 161),
+        unlabelled_scene_ids=tuple(range(8, 48)) + (99, )),
+    # The study's pipeline in a minute: one scene per role (labelled train 0, unlabelled
+    # pool 1 and 99, test 100 / 130 / 160), 4 views of 320x180, the two primitives.
+    'study_micro': dict(
+        config=dict(num_views=4, image_size=(320, 180), cameras=('realsense', ),
+                    num_objects=(2, 2), noise=False, write_rgb=False,
+                    object_pools={'seen': (0, 4), 'similar': (0, 4), 'novel': (0, 4)},
+                    labels=LABEL_PRESETS['coarse']),
+        scene_ids=(0, 1, 99, 100, 130, 160),
+        unlabelled_scene_ids=(1, 99)),
     'default': dict(
         config=dict(num_views=256, image_size=(1280, 720), cameras=('realsense', 'kinect'),
                     num_objects=(6, 10),
@@ -182,6 +206,13 @@ def get_preset(name: str, **overrides) -> Tuple[SyntheticConfig, Tuple[int, ...]
         raise TypeError(f'unknown SyntheticConfig fields: {sorted(unknown)}')
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return SyntheticConfig(**kwargs), tuple(PRESETS[name]['scene_ids'])
+
+
+def preset_unlabelled_scene_ids(name: str) -> Tuple[int, ...]:
+    """Scene ids a preset generates without labels (depth, poses, segmentation only)."""
+    if name not in PRESETS:
+        raise ValueError(f'unknown preset {name!r}; expected one of {sorted(PRESETS)}')
+    return tuple(int(i) for i in PRESETS[name].get('unlabelled_scene_ids', ()))
 
 
 def object_set_for_scene(scene_id: int) -> str:
@@ -229,11 +260,14 @@ def load_scene_info(root: str, scene_id: int) -> dict:
     return info
 
 
-def _check_manifest(root: str, cfg: SyntheticConfig) -> None:
+def _check_manifest(root: str, cfg: SyntheticConfig,
+                    unlabelled_scene_ids: Sequence[int] = ()) -> None:
     path = os.path.join(root, MANIFEST_NAME)
     settings = cfg.to_dict()
     record = {'generator': 'graspcontrast_mm.synthetic', 'format_version': _FORMAT_VERSION,
               'library_version': LIBRARY_VERSION, 'settings': settings}
+    if unlabelled_scene_ids:
+        record['unlabelled_scene_ids'] = sorted(int(i) for i in unlabelled_scene_ids)
     if os.path.exists(path):
         with open(path) as f:
             try:
@@ -243,7 +277,7 @@ def _check_manifest(root: str, cfg: SyntheticConfig) -> None:
         if old != record:
             diff = sorted(k for k in set(settings) | set(old.get('settings', {}))
                           if settings.get(k) != old.get('settings', {}).get(k))
-            for k in ('format_version', 'library_version'):
+            for k in ('format_version', 'library_version', 'unlabelled_scene_ids'):
                 if old.get(k) != record[k]:
                     diff.append(k)
             raise ManifestMismatchError(
@@ -528,12 +562,14 @@ def generate_dataset(out_root: str,
                      write_rgb: Optional[bool] = None,
                      with_labels: Optional[bool] = None,
                      config: Optional[SyntheticConfig] = None,
+                     unlabelled_scene_ids: Optional[Sequence[int]] = None,
                      progress: bool = True) -> GenerationResult:
     """Generate (or complete) a synthetic dataset in the GraspNet-1Billion layout.
 
     Args:
         out_root: Dataset root (created if needed).
-        preset: ``'tiny'``, ``'tiny_benchmark'`` or ``'default'`` (see :data:`PRESETS`).
+        preset: a name of :data:`PRESETS` (``'tiny'``, ``'tiny_benchmark'``, ``'study'``,
+            ``'study_micro'``, ``'default'``).
         scene_ids: Scenes to generate; default: the preset's.
         num_scenes: Use the first ``num_scenes`` of the preset's scene ids instead.
         num_views: Override the views per scene.
@@ -544,6 +580,9 @@ def generate_dataset(out_root: str,
         write_rgb: Override writing rgb images.
         with_labels: Override writing labels (grasp, collision, graspness, dexnet models).
         config: Full settings; replaces the preset's (other overrides still apply).
+        unlabelled_scene_ids: Scenes written without labels (depth, camera poses and
+            segmentation only) even when ``with_labels``; default: the preset's
+            (:func:`preset_unlabelled_scene_ids`). Recorded in the manifest.
         progress: Show tqdm progress bars over scenes and views.
 
     Returns:
@@ -590,8 +629,12 @@ def generate_dataset(out_root: str,
     if any(s < 0 or s > 9999 for s in scene_ids):
         raise ValueError(f'scene ids must be in 0..9999, got {scene_ids}')
 
+    if unlabelled_scene_ids is None:
+        unlabelled_scene_ids = preset_unlabelled_scene_ids(preset)
+    unlabelled = {int(i) for i in unlabelled_scene_ids}
+    unlabelled_cfg = dataclasses.replace(cfg, with_labels=False)
     root = os.path.abspath(out_root)
-    _check_manifest(root, cfg)
+    _check_manifest(root, cfg, sorted(unlabelled) if cfg.with_labels else ())
     layout = GraspNetLayout(root)
     os.makedirs(layout.scenes_dir(), exist_ok=True)
     _remove_stale_temporaries(layout)
@@ -610,8 +653,8 @@ def generate_dataset(out_root: str,
             raise FileExistsError(
                 f'{layout.scene_dir(scene_id)} exists but has no {SCENE_INFO_NAME} '
                 'completion record; delete it to regenerate the scene')
-        generate_scene(root, scene_id, cfg, library=library, progress=progress,
-                       timings=timings)
+        generate_scene(root, scene_id, unlabelled_cfg if scene_id in unlabelled else cfg,
+                       library=library, progress=progress, timings=timings)
         generated.append(scene_id)
     if skipped:
         logger.info('skipped %d complete scenes: %s', len(skipped), skipped)

@@ -1,0 +1,172 @@
+"""The label-efficiency study: presets, per-step schedules, seeded test-time sampling,
+and the whole pipeline end to end on the micro preset (tools/run_study.sh)."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine import Config
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
+STUDY = osp.join(ROOT, 'configs', 'study')
+ARMS = ('scratch', 'fne', 'nofne', 'noaug', 'scratch_fc', 'fne_fc')
+
+
+def test_study_presets():
+    from graspcontrast_mm.synthetic.generator import (PRESETS, get_preset,
+                                                      preset_unlabelled_scene_ids)
+    cfg, ids = get_preset('study')
+    pool = preset_unlabelled_scene_ids('study')
+    assert cfg.with_labels and cfg.num_views == 64
+    assert set(pool) <= set(ids) and 99 in pool
+    labelled = sorted(set(ids) - set(pool))
+    assert labelled == [0, 1, 2, 3, 4, 5, 6, 7, 100, 101, 130, 131, 160, 161]
+    _, micro_ids = get_preset('study_micro')
+    # one scene per role: labelled train, pool, held-out pool, seen / similar / novel test
+    assert micro_ids == (0, 1, 99, 100, 130, 160)
+    assert preset_unlabelled_scene_ids('study_micro') == (1, 99)
+    assert preset_unlabelled_scene_ids('tiny') == ()
+    assert 'unlabelled_scene_ids' not in PRESETS['default']
+
+
+def test_study_configs_share_one_compute_profile_and_steps():
+    settings = Config.fromfile(osp.join(STUDY, 'study_settings.py'))
+    prof = settings.study_profile
+    steps = None
+    for arm in ARMS:
+        cfg = Config.fromfile(osp.join(STUDY, f'gsnet_study_{arm}.py'))
+        assert tuple(cfg.model.backbone.planes) == tuple(prof['planes'])
+        assert cfg.model.num_seeds == prof['num_seeds']
+        assert cfg.train_cfg.type == 'IterBasedTrainLoop'
+        steps = steps or cfg.train_cfg.max_iters
+        assert cfg.train_cfg.max_iters == steps  # equal steps for every arm
+        assert cfg.train_dataloader.sampler.type == 'InfiniteSampler'
+        assert cfg.model.train_cfg.get('frame_consistent', False) == arm.endswith('_fc')
+        assert (cfg.model.backbone.get('init_cfg') is not None) == \
+            (arm not in ('scratch', 'scratch_fc'))
+        sample = [t for t in cfg.test_dataloader.dataset.pipeline
+                  if t['type'] == 'PointSample']
+        assert sample[0]['seed'] == settings.study_test_sampling_seed
+    for arm in ('fne', 'nofne', 'noaug'):
+        cfg = Config.fromfile(osp.join(STUDY, f'pretrain_study_{arm}.py'))
+        assert tuple(cfg.model.backbone.planes) == tuple(prof['planes'])
+        view_tf = [t['type'] for t in cfg.train_dataloader.dataset.pipeline[0]['transforms']]
+        assert ('RandomFlipRotate' in view_tf) == (arm != 'noaug')
+        assert cfg.model.loss.use_fne == (arm != 'nofne')
+    # the paper configs keep the reference convention
+    paper = Config.fromfile(osp.join(ROOT, 'configs', 'gsnet',
+                                     'gsnet_fne_realsense_1of256.py'))
+    assert not paper.model.train_cfg.get('frame_consistent', False)
+
+
+def _lr_after(gamma, steps, base=1e-3):
+    from mmengine.optim.scheduler import ExponentialLR
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)
+    sched = ExponentialLR(opt, gamma=gamma, by_epoch=False, begin=0, end=10 ** 9)
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+    return opt.param_groups[0]['lr']
+
+
+def test_per_step_decay_equals_reference_per_epoch():
+    base = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'schedules',
+                                    'gsnet_adam_exp095_per_step.py'))
+    assert base.steps_per_epoch == 6400  # 100 scenes x 256 frames / batch 4
+    (sched, ) = base.param_scheduler
+    assert not sched['by_epoch']
+    # one reference epoch of steps -> x0.95; ten -> x0.95 ** 10
+    assert _lr_after(sched['gamma'], 6400) == pytest.approx(0.95e-3, rel=1e-6)
+    study = Config.fromfile(osp.join(STUDY, 'gsnet_study_scratch.py'))
+    assert study.study_steps_per_epoch == 8 * 64 // 4
+    gamma = study.param_scheduler[0]['gamma']
+    assert _lr_after(gamma, 128) == pytest.approx(0.95e-3, rel=1e-6)
+    assert _lr_after(gamma, 1280) == pytest.approx(1e-3 * 0.95 ** 10, rel=1e-5)
+
+
+def test_seeded_point_sample_is_per_frame_and_repeatable():
+    from graspcontrast_mm.datasets.transforms import PointSample
+    pts = np.random.default_rng(0).random((500, 3)).astype(np.float32)
+
+    def draw(seed, scene, frame):
+        out = PointSample(num_points=64, seed=seed)(dict(points=pts.copy(), scene_id=scene,
+                                                         frame_id=frame))
+        return out['points']
+
+    np.random.seed(1)
+    a = draw(0, 100, 3)
+    np.random.seed(2)  # the global RNG does not matter
+    np.testing.assert_array_equal(a, draw(0, 100, 3))
+    exp = np.random.default_rng(np.random.SeedSequence([0, 100, 3])).choice(
+        500, 64, replace=False)
+    np.testing.assert_array_equal(a, pts[exp])
+    assert not np.array_equal(a, draw(1, 100, 3))
+    assert not np.array_equal(a, draw(0, 100, 4))
+    with pytest.raises(ValueError):
+        PointSample(num_points=8, seed=-1)
+
+
+def test_report_from_json_alone(tmp_path):
+    """Hand-made results: means, standard deviations and differences."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import study_report
+    res = tmp_path / 'results'
+    res.mkdir()
+    for arm, aps in (('scratch', (1.0, 3.0)), ('fne', (4.0, 6.0))):
+        for seed, ap in enumerate(aps):
+            metrics = {'graspnet/AP': ap}
+            for s in ('seen', 'similar', 'novel'):
+                metrics.update({f'graspnet/{s}/AP': ap, f'graspnet/{s}/AP0.8': ap,
+                                f'graspnet/{s}/AP0.4': ap})
+            (res / f'finetune_{arm}_1of64_seed{seed}.json').write_text(json.dumps(dict(
+                arm=arm, fraction='1/64', seed=seed, metrics=metrics, preset='study',
+                commit='abc', loss=[dict(step=1, loss=2.0), dict(step=2, loss=1.0)])))
+    out, png = study_report.write_report(str(res), str(tmp_path / 'study.md'))
+    text = open(out).read()
+    assert '| scratch | 1/64 | 2.00 ± 1.41 |' in text  # std with ddof=1: sqrt(2)
+    assert '| 1/64 | 5.00 ± 1.41 | 2.00 ± 1.41 | +3.00 | no |' in text
+    assert 'micro preset' not in text
+    assert osp.getsize(png) > 1000
+
+
+def test_study_end_to_end_micro(tmp_path):
+    """tools/run_study.sh on the micro preset: data, pre-training, two arms, seeded
+    evaluation (the same checkpoint twice in two processes gives the same AP), the
+    sampling-seed spread, the report; a rerun skips every finished unit."""
+    work = tmp_path / 'study'
+    env = dict(os.environ, STUDY_SKIP_SETUP='1', OMP_NUM_THREADS='1')
+    cmd = ['bash', osp.join(ROOT, 'tools', 'run_study.sh'), str(work), '--preset',
+           'study_micro', '--data-root', str(tmp_path / 'data'), '--arms', 'scratch', 'fne',
+           '--seeds', '0', '--fractions', '1/4', '--sampling-seeds', '0', '1',
+           '--spread-arms', 'scratch', '--report', str(tmp_path / 'study.md')]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = work / 'results'
+    names = sorted(os.listdir(res))
+    assert names == ['data.json', 'finetune_fne_1of4_seed0.json',
+                     'finetune_scratch_1of4_seed0.json', 'pretrain_fne.json',
+                     'sampling_scratch_1of4_seed0.json']
+    pre = json.loads((res / 'pretrain_fne.json').read_text())
+    assert [p['step'] for p in pre['feature_match']] == [0, 2, 4]
+    run = json.loads((res / 'finetune_scratch_1of4_seed0.json').read_text())
+    assert run['metrics']['graspnet/num_frames'] == 3
+    assert {'graspnet/seen/AP', 'graspnet/similar/AP', 'graspnet/novel/AP'} <= \
+        set(run['metrics'])
+    spread = json.loads((res / 'sampling_scratch_1of4_seed0.json').read_text())
+    # sampling seed 0 is the study's own seed: a second evaluation, same numbers
+    assert spread['sampling']['0'] == run['metrics']
+    report = (tmp_path / 'study.md').read_text()
+    assert 'micro preset' in report and '| FNE pre-training | 1/4 |' in report
+    assert (tmp_path / 'study_ap_vs_fraction.png').stat().st_size > 1000
+    # unlabelled pool scenes carry no labels
+    data = tmp_path / 'data'
+    assert not (data / 'collision_label' / 'scene_0001').exists()
+    assert (data / 'collision_label' / 'scene_0000').exists()
+    # a rerun does nothing but the report
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert 'tools/train.py' not in proc.stdout and 'tools/test.py' not in proc.stdout

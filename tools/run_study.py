@@ -1,0 +1,322 @@
+"""The label-efficiency study, end to end and resumable (docs/study.md).
+
+Stages (each finished unit writes a JSON file under ``WORK_DIR/results`` and is skipped
+when that file exists, so an interrupted study continues where it stopped):
+
+1. data: ``tools/create_graspnet_scenes.py --preset study`` (itself resumable);
+2. pre-training per arm (``configs/study/pretrain_study_{fne,nofne,noaug}.py``), with the
+   label-free feature-match curve;
+3. fine-tuning per arm x label fraction x seed (``configs/study/gsnet_study_*.py``, the
+   same number of optimiser steps for every fraction), then graspnetAPI AP on the test
+   scenes with seeded test-time point sampling (``tools/test.py``);
+4. the spread of AP over test-time sampling seeds for the full-label runs of seed 0;
+5. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
+
+Usage::
+
+    python tools/run_study.py --work-dir work_dirs/study            # the default study
+    python tools/run_study.py --preset study_micro --work-dir /tmp/s --report /tmp/s/study.md
+
+``--preset study_micro`` runs the same pipeline on the micro preset (one scene per role,
+a few iterations) in about a minute of compute: it checks the machinery, not the numbers.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+STUDY_CFG = osp.join(ROOT, 'configs', 'study')
+
+#: pre-training arms -> config; fine-tuning arms -> (config, pre-training arm or None)
+PRETRAIN_ARMS = {'fne': 'pretrain_study_fne.py', 'nofne': 'pretrain_study_nofne.py',
+                 'noaug': 'pretrain_study_noaug.py'}
+FINETUNE_ARMS = {
+    'scratch': ('gsnet_study_scratch.py', None),
+    'fne': ('gsnet_study_fne.py', 'fne'),
+    'nofne': ('gsnet_study_nofne.py', 'nofne'),
+    'noaug': ('gsnet_study_noaug.py', 'noaug'),
+    'scratch_fc': ('gsnet_study_scratch_fc.py', None),
+    'fne_fc': ('gsnet_study_fne_fc.py', 'fne'),
+}
+FRACTIONS = {'study': ['1/64', '4/64', '64/64'], 'study_micro': ['1/4', '4/4']}
+DATA_ROOTS = {'study': 'data/graspnet_study', 'study_micro': 'data/graspnet_study_micro'}
+
+#: cfg-options of the micro preset (one scene per role, 4 views, a few iterations)
+MICRO_PRETRAIN = [
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+    'default_hooks.checkpoint.interval=4', 'train_dataloader.batch_size=2',
+    'train_dataloader.dataset.scene_ids=[0,1]',
+    'train_dataloader.dataset.pair_cfg.max_angle=180',
+    'val_dataloader.dataset.pair_cfg.max_angle=180',
+    'train_dataloader.dataset.pipeline.2.num_key_points=256',
+    'val_dataloader.dataset.pipeline.2.num_key_points=256',
+]
+MICRO_FINETUNE = [
+    'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
+    'default_hooks.checkpoint.interval=4', 'default_hooks.logger.interval=1',
+    'train_dataloader.batch_size=2', 'train_dataloader.dataset.scene_ids=[0]',
+    'test_dataloader.dataset.scene_ids=[100,130,160]',
+    'test_dataloader.dataset.frame_ids=[0]', 'test_evaluator.nproc=1',
+]
+
+
+def _fraction_tag(fraction: str) -> str:
+    return fraction.replace('/', 'of')
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f'{path}.tmp-{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def _commit() -> str:
+    try:
+        sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return sha + ('+dirty' if dirty else '')
+    except (OSError, subprocess.CalledProcessError):
+        return 'unknown'
+
+
+def _run(cmd: List[str], log_path: str) -> str:
+    """Run a tool, tee its output to ``log_path``; stop the study on failure."""
+    print('[study] $ ' + ' '.join(cmd), flush=True)
+    env = dict(os.environ)
+    env.setdefault('OMP_NUM_THREADS', '2')
+    with open(log_path, 'w') as log:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        log.write(proc.stdout)
+    if proc.returncode != 0:
+        tail = '\n'.join(proc.stdout.splitlines()[-30:])
+        raise SystemExit(f'[study] command failed (exit {proc.returncode}), log '
+                         f'{log_path}:\n{tail}')
+    return proc.stdout
+
+
+def load_scalars(work_dir: str):
+    """Training and validation records of mmengine's ``vis_data/scalars.json`` files."""
+    train, val = [], []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    rec = json.loads(line)
+                    (train if 'loss' in rec else val).append(rec)
+    return train, val
+
+
+def parse_metrics(stdout: str) -> Dict[str, float]:
+    """``name: value`` lines printed by tools/test.py."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r'^(graspnet/[\w./]+): ([-+0-9.eE]+|nan)$', line.strip())
+        if m:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+class Study:
+
+    def __init__(self, args):
+        self.args = args
+        self.preset = args.preset
+        self.work_dir = osp.abspath(args.work_dir)
+        self.results = osp.join(self.work_dir, 'results')
+        self.logs = osp.join(self.work_dir, 'logs')
+        os.makedirs(self.results, exist_ok=True)
+        os.makedirs(self.logs, exist_ok=True)
+        self.data_root = osp.abspath(args.data_root or osp.join(ROOT,
+                                                                DATA_ROOTS[self.preset]))
+        self.py = sys.executable
+        self.micro = self.preset == 'study_micro'
+        self.commit = _commit()
+
+    # ------------------------------------------------------------------ data
+    def data(self) -> None:
+        path = osp.join(self.results, 'data.json')
+        record = json.load(open(path)) if osp.exists(path) else {'calls': []}
+        t = time.time()
+        out = _run([self.py, 'tools/create_graspnet_scenes.py', '--preset', self.preset,
+                    '--out', self.data_root], osp.join(self.logs, 'data.log'))
+        m = re.search(r'generated (\d+) scene\(s\), skipped (\d+)', out)
+        generated = int(m.group(1)) if m else None
+        if generated:
+            record['calls'].append(dict(generated=generated, skipped=int(m.group(2)),
+                                        seconds=time.time() - t,
+                                        machine=self.args.machine_note))
+        record.update(preset=self.preset, data_root=self.data_root)
+        _write_json(path, record)
+
+    # ------------------------------------------------------------------ pre-training
+    def _data_opts_pretrain(self) -> List[str]:
+        return [f'train_dataloader.dataset.data_root={self.data_root}',
+                f'val_dataloader.dataset.data_root={self.data_root}']
+
+    def pretrain(self, arm: str) -> dict:
+        path = osp.join(self.results, f'pretrain_{arm}.json')
+        if osp.exists(path):
+            return json.load(open(path))
+        work = osp.join(self.work_dir, f'pretrain_{arm}')
+        cmd = [self.py, 'tools/train.py', osp.join(STUDY_CFG, PRETRAIN_ARMS[arm]),
+               '--work-dir', work]
+        if osp.exists(osp.join(work, 'last_checkpoint')):
+            cmd.append('--resume')
+        opts = self._data_opts_pretrain() + (MICRO_PRETRAIN if self.micro else [])
+        t = time.time()
+        _run(cmd + ['--cfg-options'] + opts, osp.join(self.logs, f'pretrain_{arm}.log'))
+        train, val = load_scalars(work)
+        with open(osp.join(work, 'last_checkpoint')) as f:
+            ckpt = f.read().strip()
+        curve = [{k: v for k, v in r.items() if k == 'step' or k.startswith('feature_match/')}
+                 for r in val]
+        record = dict(arm=arm, checkpoint=ckpt, seconds=time.time() - t, commit=self.commit,
+                      preset=self.preset, feature_match=curve,
+                      loss=[dict(step=r['step'], loss=r['loss']) for r in train])
+        _write_json(path, record)
+        return record
+
+    # ------------------------------------------------------------------ fine-tuning
+    def _data_opts_gsnet(self) -> List[str]:
+        return [f'train_dataloader.dataset.data_root={self.data_root}',
+                f'test_dataloader.dataset.data_root={self.data_root}',
+                f'test_evaluator.data_root={self.data_root}']
+
+    def test(self, config: str, ckpt: str, opts: List[str], log: str,
+             sampling_seed: Optional[int] = None) -> Dict[str, float]:
+        extra = [] if sampling_seed is None else [
+            f'test_dataloader.dataset.pipeline.5.seed={sampling_seed}']
+        out = _run([self.py, 'tools/test.py', config, ckpt, '--work-dir',
+                    osp.join(self.work_dir, 'test_runs'), '--cfg-options'] + opts + extra,
+                   log)
+        metrics = parse_metrics(out)
+        if 'graspnet/AP' not in metrics:
+            raise SystemExit(f'[study] no graspnet/AP in the output of tools/test.py ({log})')
+        return metrics
+
+    def finetune(self, arm: str, fraction: str, seed: int) -> dict:
+        name = f'finetune_{arm}_{_fraction_tag(fraction)}_seed{seed}'
+        path = osp.join(self.results, f'{name}.json')
+        if osp.exists(path):
+            return json.load(open(path))
+        config_name, pre_arm = FINETUNE_ARMS[arm]
+        config = osp.join(STUDY_CFG, config_name)
+        work = osp.join(self.work_dir, name)
+        opts = self._data_opts_gsnet() + [
+            f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
+        if self.micro:
+            opts += MICRO_FINETUNE
+        if pre_arm is not None:
+            opts.append('model.backbone.init_cfg.checkpoint='
+                        + self.pretrain(pre_arm)['checkpoint'])
+        t = time.time()
+        ckpt_file = osp.join(work, 'last_checkpoint')
+        cmd = [self.py, 'tools/train.py', config, '--work-dir', work]
+        done = osp.exists(ckpt_file) and re.search(
+            r'iter_(\d+)\.pth$', open(ckpt_file).read().strip()) is not None and \
+            osp.exists(osp.join(work, 'train_done'))
+        if not done:
+            if osp.exists(ckpt_file):
+                cmd.append('--resume')
+            _run(cmd + ['--cfg-options'] + opts, osp.join(self.logs, f'{name}.log'))
+            open(osp.join(work, 'train_done'), 'w').close()
+        train_seconds = time.time() - t
+        with open(ckpt_file) as f:
+            ckpt = f.read().strip()
+        t = time.time()
+        metrics = self.test(config, ckpt, opts, osp.join(self.logs, f'{name}_test.log'))
+        train, _ = load_scalars(work)
+        record = dict(arm=arm, fraction=fraction, seed=seed, checkpoint=ckpt,
+                      metrics=metrics, train_seconds=train_seconds,
+                      test_seconds=time.time() - t, commit=self.commit, preset=self.preset,
+                      loss=[dict(step=r['step'], loss=r['loss']) for r in train])
+        _write_json(path, record)
+        return record
+
+    def sampling_spread(self, arm: str, fraction: str, seed: int) -> dict:
+        """AP of one checkpoint under several test-time sampling seeds."""
+        name = f'sampling_{arm}_{_fraction_tag(fraction)}_seed{seed}'
+        path = osp.join(self.results, f'{name}.json')
+        if osp.exists(path):
+            return json.load(open(path))
+        run = self.finetune(arm, fraction, seed)
+        config = osp.join(STUDY_CFG, FINETUNE_ARMS[arm][0])
+        opts = self._data_opts_gsnet() + (MICRO_FINETUNE if self.micro else [])
+        per_seed = {}
+        for s in self.args.sampling_seeds:
+            per_seed[str(s)] = self.test(config, run['checkpoint'], opts,
+                                         osp.join(self.logs, f'{name}_{s}.log'),
+                                         sampling_seed=s)
+        record = dict(arm=arm, fraction=fraction, seed=seed, sampling=per_seed,
+                      commit=self.commit, preset=self.preset)
+        _write_json(path, record)
+        return record
+
+    # ------------------------------------------------------------------ all
+    def run(self) -> None:
+        if not self.args.skip_data:
+            self.data()
+        fractions = self.args.fractions or FRACTIONS[self.preset]
+        for arm in self.args.pretrain_arms:
+            self.pretrain(arm)
+        units = [(a, f, s) for s in self.args.seeds for f in fractions
+                 for a in self.args.arms]
+        for i, (arm, fraction, seed) in enumerate(units):
+            print(f'[study] fine-tuning {i + 1}/{len(units)}: {arm} {fraction} seed {seed}',
+                  flush=True)
+            self.finetune(arm, fraction, seed)
+        for arm in self.args.spread_arms:
+            self.sampling_spread(arm, fractions[-1], self.args.seeds[0])
+        if self.args.report:
+            cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
+            _run(cmd, osp.join(self.logs, 'report.log'))
+            print(f'[study] report: {self.args.report}')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'study'))
+    p.add_argument('--preset', default='study', choices=sorted(FRACTIONS))
+    p.add_argument('--data-root', default=None,
+                   help='default: data/graspnet_study (data/graspnet_study_micro)')
+    p.add_argument('--arms', nargs='+', default=list(FINETUNE_ARMS),
+                   choices=list(FINETUNE_ARMS))
+    p.add_argument('--pretrain-arms', nargs='*', default=None, choices=list(PRETRAIN_ARMS),
+                   help='default: those the fine-tuning arms need')
+    p.add_argument('--fractions', nargs='+', default=None)
+    p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--sampling-seeds', nargs='+', type=int, default=[1, 2, 3],
+                   help='test-time sampling seeds of the AP-spread check')
+    p.add_argument('--spread-arms', nargs='*', default=['scratch', 'fne'],
+                   help='arms whose full-label seed-0 checkpoint is evaluated under '
+                   '--sampling-seeds')
+    p.add_argument('--report', default=osp.join(ROOT, 'docs', 'study.md'),
+                   help="report file ('' = no report)")
+    p.add_argument('--skip-data', action='store_true', help='the data root is complete')
+    p.add_argument('--machine-note', default='',
+                   help='recorded with the data generation time (e.g. "idle 2-core")')
+    args = p.parse_args(argv)
+    if args.pretrain_arms is None:
+        args.pretrain_arms = sorted({FINETUNE_ARMS[a][1] for a in args.arms} - {None})
+    args.spread_arms = [a for a in args.spread_arms if a in args.arms]
+    return args
+
+
+def main(argv=None) -> int:
+    Study(parse_args(argv)).run()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Write the label-efficiency study report (docs/study.md and its plot) from the JSON
+results of ``tools/run_study.py`` alone (no checkpoint is read).
+
+Usage: python tools/study_report.py WORK_DIR/results --out docs/study.md
+       [--plot docs/study_ap_vs_fraction.png]
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import sys
+from collections import defaultdict
+from fractions import Fraction
+
+import numpy as np
+
+ARM_NAMES = {
+    'scratch': 'scratch', 'fne': 'FNE pre-training', 'nofne': 'no-FNE (PointInfoNCE)',
+    'noaug': 'FNE, no augmentation', 'scratch_fc': 'scratch, frame-consistent',
+    'fne_fc': 'FNE, frame-consistent'}
+ARM_ORDER = list(ARM_NAMES)
+SPLITS = ('seen', 'similar', 'novel')
+METRICS = ('AP', 'AP0.8', 'AP0.4')
+#: Paper numbers quoted for reference (GraspContrast, RealSense, AP on test_seen):
+#: Table I at 1/256, 16/256, 256/256 labels.
+PAPER_SEEN_AP = {'scratch': (3.96, 37.72, 65.70), 'fne': (7.84, 39.51, 67.22)}
+PAPER_NOTES = ('Paper (RealSense, AP on seen): scratch 3.96 / 37.72 / 65.70 and FNE '
+               '7.84 / 39.51 / 67.22 at 1/256 / 16/256 / 256/256 labels (Table I); FNE vs '
+               'PointInfoNCE +0.97 AP at 1/256 (Table II); augmentation about +0.7 AP '
+               '(Table III).')
+
+
+def load_results(results_dir):
+    runs, pretrain, sampling, data = [], {}, [], None
+    for path in sorted(glob.glob(osp.join(results_dir, '*.json'))):
+        with open(path) as f:
+            rec = json.load(f)
+        name = osp.basename(path)
+        if name.startswith('finetune_'):
+            runs.append(rec)
+        elif name.startswith('pretrain_'):
+            pretrain[rec['arm']] = rec
+        elif name.startswith('sampling_'):
+            sampling.append(rec)
+        elif name == 'data.json':
+            data = rec
+    return runs, pretrain, sampling, data
+
+
+def _frac_key(f):
+    return Fraction(f)
+
+
+def _stat(values):
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return None
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
+
+
+def _fmt(stat):
+    if stat is None:
+        return '-'
+    mean, std, n = stat
+    return f'{mean:.2f} ± {std:.2f}' if n > 1 else f'{mean:.2f}'
+
+
+def aggregate(runs):
+    """{(arm, fraction): {metric key: (mean, std, n)}}"""
+    cells = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        for k, v in r['metrics'].items():
+            cells[(r['arm'], r['fraction'])][k].append(v)
+    return {key: {k: _stat(v) for k, v in d.items()} for key, d in cells.items()}
+
+
+def _arms(keys):
+    present = {a for a, _ in keys}
+    return [a for a in ARM_ORDER if a in present]
+
+
+def _fractions(keys):
+    return sorted({f for _, f in keys}, key=_frac_key)
+
+
+def table_one(agg, arms, fractions):
+    head = ['arm', 'labels'] + [f'{s} {m}' for s in SPLITS for m in METRICS] + \
+        ['all AP', 'seeds', 'paper seen AP']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + ' --- |' * len(head)]
+    for arm in arms:
+        for i, frac in enumerate(fractions):
+            cell = agg.get((arm, frac))
+            if cell is None:
+                continue
+            vals = [_fmt(cell.get(f'graspnet/{s}/{m}')) for s in SPLITS for m in METRICS]
+            n = cell.get('graspnet/AP', (0, 0, 0))[2]
+            paper = PAPER_SEEN_AP.get(arm)
+            paper_s = f'{paper[i]:.2f}' if paper and len(fractions) == 3 else '-'
+            lines.append('| ' + ' | '.join([ARM_NAMES[arm], frac] + vals +
+                                            [_fmt(cell.get('graspnet/AP')), str(n),
+                                             paper_s]) + ' |')
+    return lines
+
+
+def difference_table(agg, fractions, arm_a, arm_b, title):
+    lines = [f'| labels | {ARM_NAMES[arm_a]} AP | {ARM_NAMES[arm_b]} AP | difference | '
+             'within the spread? |', '| --- | --- | --- | --- | --- |']
+    for frac in fractions:
+        a, b = agg.get((arm_a, frac)), agg.get((arm_b, frac))
+        if not a or not b:
+            continue
+        sa, sb = a['graspnet/AP'], b['graspnet/AP']
+        diff = sa[0] - sb[0]
+        spread = max(sa[1], sb[1])
+        within = 'yes' if abs(diff) <= spread or min(sa[2], sb[2]) < 2 else 'no'
+        lines.append(f'| {frac} | {_fmt(sa)} | {_fmt(sb)} | {diff:+.2f} | {within} |')
+    return [title, ''] + lines if len(lines) > 2 else []
+
+
+def pretrain_lines(pretrain):
+    lines = []
+    for arm in ('fne', 'nofne', 'noaug'):
+        rec = pretrain.get(arm)
+        if not rec:
+            continue
+        lines += [f'**{arm}** (checkpoint `{osp.basename(rec["checkpoint"])}`, '
+                  f'{rec["seconds"]:.0f} s)', '',
+                  '| iteration | feature-match recall | hit ratio | top-1 | chance hit ratio |',
+                  '| --- | --- | --- | --- | --- |']
+        for p in rec['feature_match']:
+            lines.append('| {} | {:.3f} | {:.4f} | {:.4f} | {:.4f} |'.format(
+                p['step'], p.get('feature_match/feature_match_recall', float('nan')),
+                p.get('feature_match/hit_ratio', float('nan')),
+                p.get('feature_match/top1_accuracy', float('nan')),
+                p.get('feature_match/chance_hit_ratio', float('nan'))))
+        lines.append('')
+    return lines
+
+
+def learning_lines(runs):
+    groups = defaultdict(list)
+    for r in runs:
+        if r.get('loss'):
+            losses = [x['loss'] for x in r['loss']]
+            k = max(1, len(losses) // 10)
+            groups[(r['arm'], r['fraction'])].append((np.mean(losses[:k]),
+                                                      np.mean(losses[-k:])))
+    lines = ['| arm | labels | training loss, first logs | last logs |',
+             '| --- | --- | --- | --- |']
+    for (arm, frac) in sorted(groups, key=lambda k: (ARM_ORDER.index(k[0]), _frac_key(k[1]))):
+        v = np.asarray(groups[(arm, frac)])
+        lines.append(f'| {ARM_NAMES[arm]} | {frac} | {v[:, 0].mean():.3f} | '
+                     f'{v[:, 1].mean():.3f} |')
+    return lines
+
+
+def sampling_lines(sampling, runs):
+    lines = ['| arm | labels | seed | AP per test-time sampling seed | range |',
+             '| --- | --- | --- | --- | --- |']
+    for rec in sampling:
+        aps = {s: m['graspnet/AP'] for s, m in rec['sampling'].items()}
+        base = [r for r in runs if (r['arm'], r['fraction'], r['seed']) ==
+                (rec['arm'], rec['fraction'], rec['seed'])]
+        if base:
+            aps = {'0 (study)': base[0]['metrics']['graspnet/AP'], **aps}
+        vals = list(aps.values())
+        lines.append(f'| {ARM_NAMES[rec["arm"]]} | {rec["fraction"]} | {rec["seed"]} | ' +
+                     ', '.join(f'{k}: {v:.2f}' for k, v in aps.items()) +
+                     f' | {max(vals) - min(vals):.2f} |')
+    return lines
+
+
+def plot(agg, arms, fractions, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    x = [float(Fraction(f)) for f in fractions]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm in arms:
+        pts = [(xi, agg[(arm, f)]['graspnet/AP']) for xi, f in zip(x, fractions)
+               if (arm, f) in agg]
+        if not pts:
+            continue
+        ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts],
+                    yerr=[p[1][1] for p in pts], marker='o', capsize=3,
+                    label=ARM_NAMES[arm])
+    ax.set_xscale('log', base=2)
+    ax.set_xticks(x)
+    ax.set_xticklabels(fractions)
+    ax.set_xlabel('labelled frames per scene')
+    ax.set_ylabel('AP (all test frames), mean ± std over seeds')
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(results_dir, out, plot_path=None):
+    runs, pretrain, sampling, data = load_results(results_dir)
+    if not runs:
+        raise SystemExit(f'no finetune_*.json results in {results_dir}')
+    agg = aggregate(runs)
+    arms, fractions = _arms(agg), _fractions(agg)
+    presets = sorted({r.get('preset', '?') for r in runs})
+    commits = sorted({r.get('commit', '?') for r in runs})
+    plot_path = plot_path or osp.splitext(out)[0] + '_ap_vs_fraction.png'
+    plot(agg, arms, fractions, plot_path)
+    seeds = sorted({r['seed'] for r in runs})
+    lines = ['# Label-efficiency study', '',
+             f'Generated by `tools/study_report.py` from {len(runs)} fine-tuning results '
+             f'(preset {", ".join(presets)}; seeds {seeds}; commit(s) '
+             f'{", ".join(commits)}). Command: `bash tools/run_study.sh [WORK_DIR]`.', '']
+    if 'study' not in presets:
+        lines += ['**This is a run of the micro preset: it checks that the pipeline runs, '
+                  'its numbers say nothing about pre-training.**', '']
+    lines += ['## AP per arm and label fraction (Table I shape)', '',
+              'graspnetAPI AP / AP0.8 / AP0.4 (percent) on the generated test scenes, mean ± '
+              'standard deviation over fine-tuning seeds. ' + PAPER_NOTES, '']
+    lines += table_one(agg, arms, fractions) + ['',
+                                                f'![AP vs label fraction]'
+                                                f'({osp.relpath(plot_path, osp.dirname(out) or ".")})',
+                                                '']
+    for a, b, title in (('fne', 'nofne', '## FNE ablation (Table II shape)'),
+                        ('fne', 'noaug', '## Augmentation ablation (Table III shape)'),
+                        ('fne', 'scratch', '## Pre-training vs scratch'),
+                        ('scratch_fc', 'scratch', '## Frame-consistent training, scratch'),
+                        ('fne_fc', 'fne', '## Frame-consistent training, FNE')):
+        block = difference_table(agg, fractions, a, b, title)
+        if block:
+            lines += block + ['']
+    lines += ['"Within the spread" means the difference of the means is at most the larger '
+              'of the two standard deviations over seeds.', '']
+    if pretrain:
+        lines += ['## Pre-training curves (label-free)', '',
+                  'FeatureMatchMetric on the held-out unlabelled scene (iteration 0 = before '
+                  'training).', ''] + pretrain_lines(pretrain)
+    lines += ['## Learning curves of fine-tuning', ''] + learning_lines(runs) + ['']
+    if sampling:
+        lines += ['## AP across test-time sampling seeds', '',
+                  'The same checkpoint evaluated with other seeds of the test-time point '
+                  'sampling (the study itself uses seed 0).', ''] + \
+            sampling_lines(sampling, runs) + ['']
+    train_s = sum(r.get('train_seconds', 0) for r in runs)
+    test_s = sum(r.get('test_seconds', 0) for r in runs)
+    pre_s = sum(p.get('seconds', 0) for p in pretrain.values())
+    lines += ['## Time', '',
+              f'Wall time recorded by the runs: pre-training {pre_s / 60:.1f} min, '
+              f'fine-tuning {train_s / 60:.1f} min, evaluation {test_s / 60:.1f} min.']
+    if data and data.get('calls'):
+        for c in data['calls']:
+            lines.append(f'Data generation: {c["generated"]} scenes in '
+                         f'{c["seconds"] / 60:.1f} min ({c.get("machine") or "machine load not recorded"}).')
+    lines.append('')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        f.write('\n'.join(lines))
+    return out, plot_path
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('results_dir')
+    p.add_argument('--out', default='docs/study.md')
+    p.add_argument('--plot', default=None)
+    args = p.parse_args(argv)
+    out, png = write_report(args.results_dir, args.out, args.plot)
+    print(f'wrote {out} and {png}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
