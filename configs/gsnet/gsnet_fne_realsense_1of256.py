@@ -1,13 +1,17 @@
-# GSNet (1/256 labels) with its backbone initialised from GraspContrast pre-training
-# with FNE-InfoNCE (configs/pretrain_fne.py). The load is strict: a checkpoint of another
-# model or of a backbone with other widths stops the run, naming the keys.
-_base_ = './gsnet_scratch_realsense_1of256.py'
+# GSNet with its backbone initialised from GraspContrast pre-training
+# with FNE-InfoNCE on the same camera (configs/pretrain_fne.py).
+# Labels: 1/256 of the labelled frames of every train scene (evenly spaced);
+# frames of the realsense camera for training and testing.
+_base_ = [
+    '../_base_/models/gsnet_pretrained_backbone.py',
+    '../_base_/datasets/graspnet_grasp.py',
+    '../_base_/schedules/gsnet_adam_exp095_10e.py',
+    '../_base_/default_runtime.py',
+]
+camera = 'realsense'
+label_fraction = '1/256'
 pretrained_backbone = 'work_dirs/pretrain_fne/epoch_50.pth'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,
-                      prefix='backbone.',
-                      # the UNet body is transferred; the final 1x1 projection (the
-                      # contrastive embedding, unconstrained in scale) is re-initialised
-                      key_mapping={r'^final\..*': ''},
-                      ignore_missing=[r'^final\.'])))
+model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained_backbone)))
+train_dataloader = dict(dataset=dict(camera=camera, label_fraction=label_fraction))
+test_dataloader = dict(dataset=dict(camera=camera))
+test_evaluator = dict(camera=camera)

@@ -1,5 +1,17 @@
-# Ablation: GSNet (256/256 labels) from pre-training without view augmentation
-# (configs/pretrain_noaug.py).
-_base_ = './gsnet_fne_realsense_256of256.py'
+# Ablation: GSNet from pre-training without view augmentation on the
+# same camera (configs/pretrain_noaug.py).
+# Labels: 256/256 of the labelled frames of every train scene (evenly spaced);
+# frames of the realsense camera for training and testing.
+_base_ = [
+    '../_base_/models/gsnet_pretrained_backbone.py',
+    '../_base_/datasets/graspnet_grasp.py',
+    '../_base_/schedules/gsnet_adam_exp095_10e.py',
+    '../_base_/default_runtime.py',
+]
+camera = 'realsense'
+label_fraction = '256/256'
 pretrained_backbone = 'work_dirs/pretrain_noaug/epoch_50.pth'
 model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained_backbone)))
+train_dataloader = dict(dataset=dict(camera=camera, label_fraction=label_fraction))
+test_dataloader = dict(dataset=dict(camera=camera))
+test_evaluator = dict(camera=camera)

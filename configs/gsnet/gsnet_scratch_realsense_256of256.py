@@ -1,11 +1,14 @@
-# GSNet trained from scratch on every labelled realsense frame of the train scenes
-# (256/256 labels): the reference GSNet recipe (Adam 1e-3 x0.95/epoch, batch 4,
-# 10 epochs).
+# GSNet trained from scratch.
+# Labels: 256/256 of the labelled frames of every train scene (evenly spaced);
+# frames of the realsense camera for training and testing.
 _base_ = [
     '../_base_/models/gsnet.py',
     '../_base_/datasets/graspnet_grasp.py',
     '../_base_/schedules/gsnet_adam_exp095_10e.py',
     '../_base_/default_runtime.py',
 ]
+camera = 'realsense'
 label_fraction = '256/256'
-train_dataloader = dict(dataset=dict(label_fraction=label_fraction))
+train_dataloader = dict(dataset=dict(camera=camera, label_fraction=label_fraction))
+test_dataloader = dict(dataset=dict(camera=camera))
+test_evaluator = dict(camera=camera)

@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/datasets/graspnet_grasp.py',
     '../_base_/schedules/gsnet_adam_exp095_per_step.py',
     '../_base_/default_runtime.py',
-    './study_settings.py',
+    '../_base_/study_settings.py',
 ]
 data_root = {{_base_.study_data_root}}
 num_points = {{_base_.study_profile.num_points}}

@@ -4,7 +4,7 @@
 # based (study_pretrain_iters steps, lr x0.95 per epoch of the pre-training set expressed
 # per step); the label-free FeatureMatchMetric on the held-out pool scene every
 # study_pretrain_val_interval steps (and before training) gives the pre-training curve.
-_base_ = ['../pretrain_fne.py', './study_settings.py']
+_base_ = ['../pretrain_fne.py', '../_base_/study_settings.py']
 data_root = {{_base_.study_data_root}}
 num_points = {{_base_.study_profile.pretrain_points}}
 num_key_points = {{_base_.study_profile.num_key_points}}

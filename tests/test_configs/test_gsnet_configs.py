@@ -229,3 +229,33 @@ def test_tiny_datasets_build_and_feed_the_model(name, labelled_graspnet_root):
         out = model.test_step(pseudo_collate([test[0]]))
     assert out[0].pred_grasps.shape[1] == 17
     assert out[0].metainfo['scene_id'] == 100
+
+
+def _base_files(path):
+    """The files a config's ``_base_`` names, resolved against its folder."""
+    import ast
+    import os.path as osp
+    for node in ast.parse(open(path).read()).body:
+        if isinstance(node, ast.Assign) and any(
+                getattr(t, 'id', None) == '_base_' for t in node.targets):
+            value = ast.literal_eval(node.value)
+            names = [value] if isinstance(value, str) else list(value)
+            return [osp.normpath(osp.join(osp.dirname(path), n)) for n in names]
+    return []
+
+
+def _depth(path):
+    bases = _base_files(path)
+    return 0 if not bases else 1 + max(_depth(b) for b in bases)
+
+
+def test_experiment_configs_are_at_most_two_hops_from_a_base_piece():
+    import glob
+    files = sorted(glob.glob('configs/gsnet/*.py') + glob.glob('configs/gsnet/ablations/*.py'))
+    assert len(files) == 30
+    too_deep = {f: _depth(f) for f in files if _depth(f) > 2}
+    assert not too_deep, too_deep
+    for f in files:
+        assert all('/_base_/' in b for b in _base_files(f)), f  # only base pieces
+        # the strict-initialisation block lives in one base piece, not in experiments
+        assert 'PretrainedStrict' not in open(f).read(), f

@@ -34,7 +34,7 @@ def test_study_presets():
 
 
 def test_study_configs_share_one_compute_profile_and_steps():
-    settings = Config.fromfile(osp.join(STUDY, 'study_settings.py'))
+    settings = Config.fromfile(osp.join(STUDY, '..', '_base_', 'study_settings.py'))
     prof = settings.study_profile
     steps = None
     for arm in ARMS:

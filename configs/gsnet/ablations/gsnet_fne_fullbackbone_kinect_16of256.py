@@ -1,9 +1,19 @@
-# Ablation (paper-faithful transfer): GSNet (16/256 labels, kinect frames) initialised with
-# the WHOLE pre-trained backbone, the final 1x1 projection included, as in the paper.
-# The default configs (../gsnet_fne_kinect_16of256.py) re-initialise that projection
-# (docs/gsnet_finetuning.md, docs/results.md); only the initialisation differs.
-_base_ = '../gsnet_fne_kinect_16of256.py'
-model = dict(
-    backbone=dict(
-        init_cfg=dict(_delete_=True, type='PretrainedStrict',
-                      checkpoint={{_base_.pretrained_backbone}}, prefix='backbone.')))
+# Ablation (paper-faithful transfer): GSNet initialised with the WHOLE pre-trained
+# backbone, the final 1x1 projection included, as in the paper; the default
+# (../gsnet_fne_kinect_16of256.py) re-initialises that projection
+# (docs/gsnet_finetuning.md). Pre-training: configs/pretrain_fne_kinect.py.
+# Labels: 16/256 of the labelled frames of every train scene (evenly spaced);
+# frames of the kinect camera for training and testing.
+_base_ = [
+    '../../_base_/models/gsnet_pretrained_whole_backbone.py',
+    '../../_base_/datasets/graspnet_grasp.py',
+    '../../_base_/schedules/gsnet_adam_exp095_10e.py',
+    '../../_base_/default_runtime.py',
+]
+camera = 'kinect'
+label_fraction = '16/256'
+pretrained_backbone = 'work_dirs/pretrain_fne_kinect/epoch_50.pth'
+model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained_backbone)))
+train_dataloader = dict(dataset=dict(camera=camera, label_fraction=label_fraction))
+test_dataloader = dict(dataset=dict(camera=camera))
+test_evaluator = dict(camera=camera)
