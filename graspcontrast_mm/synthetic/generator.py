@@ -278,7 +278,7 @@ def _check_manifest(root: str, cfg: SyntheticConfig,
             diff = sorted(k for k in set(settings) | set(old.get('settings', {}))
                           if settings.get(k) != old.get('settings', {}).get(k))
             for k in ('format_version', 'library_version', 'unlabelled_scene_ids'):
-                if old.get(k) != record[k]:
+                if old.get(k) != record.get(k):
                     diff.append(k)
             raise ManifestMismatchError(
                 f'{root} already holds a synthetic dataset generated with different '
