@@ -40,6 +40,7 @@ from graspcontrast_mm.engine.checkpoint_config import config_from_checkpoint
 from graspcontrast_mm.engine.model_loading import load_model_checkpoint
 from graspcontrast_mm.registry import INFERENCERS, MODELS, SCOPE
 from graspcontrast_mm.structures import check_grasp_collisions, check_intrinsics
+from graspcontrast_mm.structures.gripper_collision import reference_collision_iou
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN
 from graspcontrast_mm.visualization import render_grasps, write_image
 
@@ -385,7 +386,18 @@ class GraspInferencer(BaseInferencer):
         collision_cfg: defaults of the Inferencer's own collision filter (a point-count
             test for robot use, applied after the model; :func:`check_grasp_collisions`
             arguments: ``voxel_size`` 0.01, ``approach_dist`` 0.05, ``collision_thresh``
-            0, ``empty_thresh`` 0).
+            0, ``empty_thresh`` 0). ``iou_thresh`` (default None) switches to the
+            tolerance of graspnetAPI / graspnet-baseline's ``ModelFreeCollisionDetector``:
+            a grasp collides when the scene points (voxel down-sampled at ``voxel_size``)
+            inside its fingers, palm and ``approach_dist`` approach path exceed
+            ``iou_thresh`` times the gripper volume in voxels
+            (:func:`~graspcontrast_mm.structures.gripper_collision.reference_collision_iou`;
+            the reference demo: ``iou_thresh=0.01``, ``voxel_size=0.01``,
+            ``approach_dist=0.05``, i.e. about one point allowed for a 5 cm wide grasp).
+        support_plane_cfg: settings of the scene-aware option (the ``support_plane``
+            call argument): Open3D ``segment_plane`` ``distance_threshold`` (0.005 m) and
+            ``num_iterations`` (200), and ``min_height`` (0.005 m): grasps whose centre is
+            not higher than this above the plane are dropped.
         strict: load the checkpoint strictly (default): a missing, unexpected or
             wrong-shape key, or a NaN / inf weight, is an error naming them
             (:func:`~graspcontrast_mm.engine.load_model_checkpoint`, the loader of
@@ -405,7 +417,7 @@ class GraspInferencer(BaseInferencer):
     #: cloud) beyond it means wrong intrinsics (or units) and is an error.
     max_workspace_distance: float = 10.0
 
-    preprocess_kwargs: set = {'intrinsics', 'depth_scale', 'mask', 'seed'}
+    preprocess_kwargs: set = {'intrinsics', 'depth_scale', 'mask', 'seed', 'support_plane'}
     forward_kwargs: set = {'top_k', 'score_thr', 'collision_filter'}
     visualize_kwargs: set = {'return_vis', 'img_out_dir', 'view', 'image_size',
                              'max_grasps_drawn'}
@@ -423,18 +435,27 @@ class GraspInferencer(BaseInferencer):
                  depth_range: Optional[Tuple[float, float]] = None,
                  test_cfg: Optional[dict] = None,
                  collision_cfg: Optional[dict] = None,
-                 strict: bool = True) -> None:
+                 strict: bool = True,
+                 support_plane_cfg: Optional[dict] = None) -> None:
         self._strict = bool(strict)
         self._overrides = dict(num_points=num_points, voxel_size=voxel_size,
                                depth_range=depth_range)
         self._test_cfg_overrides = dict(test_cfg or {})
         self.collision_cfg = dict(voxel_size=0.01, approach_dist=0.05, collision_thresh=0,
-                                  empty_thresh=0)
+                                  empty_thresh=0, iou_thresh=None)
         unknown = set(collision_cfg or {}) - set(self.collision_cfg)
         if unknown:
             raise ValueError(f'unknown collision_cfg keys {sorted(unknown)}; expected '
                              f'{sorted(self.collision_cfg)}')
         self.collision_cfg.update(collision_cfg or {})
+        self.support_plane_cfg = dict(distance_threshold=0.005, num_iterations=200,
+                                      min_height=0.005)
+        unknown = set(support_plane_cfg or {}) - set(self.support_plane_cfg)
+        if unknown:
+            raise ValueError(f'unknown support_plane_cfg keys {sorted(unknown)}; expected '
+                             f'{sorted(self.support_plane_cfg)}')
+        self.support_plane_cfg.update(support_plane_cfg or {})
+        self._num_graspable: Optional[int] = None
         self._weights = weights
         self._timer: Dict[str, float] = {}
         self._num_inputs = 0
@@ -497,6 +518,9 @@ class GraspInferencer(BaseInferencer):
         if isinstance(backbone, torch.nn.Module):
             backbone.register_forward_pre_hook(self._backbone_start)
             backbone.register_forward_hook(self._backbone_end)
+        head = getattr(model, 'graspable_head', None)
+        if isinstance(head, torch.nn.Module) and hasattr(model, 'graspness_threshold'):
+            head.register_forward_hook(self._graspable_end)
         return model
 
     def _backbone_start(self, module, args) -> None:
@@ -505,6 +529,17 @@ class GraspInferencer(BaseInferencer):
     def _backbone_end(self, module, args, output) -> None:
         self._timer['backbone'] = self.clock() - self._timer.pop(
             'backbone_start', self.clock())
+
+    def _graspable_end(self, module, args, output) -> None:
+        """Points passing GSNet's graspness gate (objectness and graspness > threshold)
+        in the last model call (all samples of the batch together)."""
+        try:
+            obj, graspness = output[0], output[1]
+            mask = (obj.argmax(dim=1) == 1) & (graspness.reshape(-1) >
+                                                 float(self.model.graspness_threshold))
+            self._num_graspable = int(mask.sum())
+        except (TypeError, IndexError, AttributeError, RuntimeError):
+            self._num_graspable = None
 
     def _init_visualizer(self, cfg) -> None:
         return None  # pictures use the function API of graspcontrast_mm.visualization
@@ -549,7 +584,8 @@ class GraspInferencer(BaseInferencer):
 
     def preprocess(self, inputs: list, batch_size: int = 1, intrinsics: Any = None,
                    depth_scale: Optional[float] = None, mask: Any = None,
-                   seed: Optional[int] = 0, **kwargs) -> Iterator[dict]:
+                   seed: Optional[int] = 0, support_plane: bool = False,
+                   **kwargs) -> Iterator[dict]:
         """Normalise, load and pack the inputs; yields batches for :meth:`forward`.
 
         Args:
@@ -559,9 +595,14 @@ class GraspInferencer(BaseInferencer):
             depth_scale: default depth units per metre of depth inputs.
             mask: default workspace mask of depth inputs.
             seed: seed of the point sampling of every input (None: numpy's global RNG).
+            support_plane: scene-aware inference for depth inputs: fit the support plane
+                (Open3D ``segment_plane`` on the whole depth image, mask ignored, see
+                ``support_plane_cfg``) and drop the grasps whose centre lies on or below
+                it (counted as ``num_below_support_plane``). Off by default: AP
+                evaluation must see the detector's own output. Other inputs ignore it.
         """
         defaults = dict(intrinsics=intrinsics, depth_scale=depth_scale, mask=mask,
-                        seed=seed)
+                        seed=seed, support_plane=bool(support_plane))
         start = self._num_inputs
         self._num_inputs += len(inputs)
         items = (self._normalize(item, start + i, defaults) for i, item in enumerate(inputs))
@@ -606,6 +647,7 @@ class GraspInferencer(BaseInferencer):
         item = dict(item)
         item['index'] = index
         item.setdefault('seed', defaults['seed'])
+        item.setdefault('support_plane', defaults.get('support_plane', False))
         if 'data_root' in item:
             missing = [k for k in ('data_root', 'scene_id', 'frame_id') if k not in item]
             if missing:
@@ -857,6 +899,8 @@ class GraspInferencer(BaseInferencer):
         if scene_colors is not None:
             ds.scene_colors = np.asarray(scene_colors, np.uint8)
         K = results.get('cam_intrinsic')
+        if kind == 'depth' and item.get('support_plane'):
+            ds.set_metainfo(dict(support_plane=self._fit_support_plane(item)))
         ds.set_metainfo(dict(
             input_index=int(item['index']), input_name=str(name), input_desc=desc,
             num_scene_points=int(scene_points.shape[0]),
@@ -865,6 +909,42 @@ class GraspInferencer(BaseInferencer):
             intrinsics=None if K is None else np.asarray(K, np.float64).tolist(),
             timings={'preprocess': self.clock() - t0}))
         return packed
+
+    def _fit_support_plane(self, item: dict) -> Optional[list]:
+        """Support plane ``[a, b, c, d]`` of a depth input (camera frame, unit normal
+        towards the camera: a point's height above the plane is ``n . p + d``), fitted by
+        Open3D ``segment_plane`` on every valid pixel (every second row and column; the
+        workspace mask is ignored so that the table around the objects is seen); None
+        when the image has fewer than 100 valid pixels."""
+        import open3d as o3d
+        from graspcontrast_mm.structures.frames import depth_to_points
+        depth = item['depth']
+        if isinstance(depth, (str, os.PathLike)):
+            depth = read_depth_image(os.fspath(depth))
+        raw = np.asarray(depth.detach().cpu().numpy() if isinstance(depth, torch.Tensor)
+                         else depth)
+        scale = item.get('depth_scale')
+        if scale is None:
+            scale = 1.0 if np.issubdtype(raw.dtype, np.floating) else 1000.0
+        metres = raw.astype(np.float64) / float(scale)
+        lo, hi = self._to_points.min_depth, self._to_points.max_depth
+        metres = np.where(np.isfinite(metres) & (metres >= lo) & (metres <= hi), metres, 0.0)
+        K = np.asarray(item['K'], np.float64).copy()
+        K[:2] /= 2.0  # intrinsics of the [::2, ::2] image (pixel i -> 2 i)
+        pts, _ = depth_to_points(metres[::2, ::2], K)
+        if len(pts) < 100:
+            return None
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(
+            np.ascontiguousarray(pts, np.float64)))
+        cfg = self.support_plane_cfg
+        o3d.utility.random.seed(0)  # deterministic RANSAC
+        plane, _ = cloud.segment_plane(float(cfg['distance_threshold']), 3,
+                                       int(cfg['num_iterations']))
+        plane = np.asarray(plane, np.float64)
+        plane /= max(np.linalg.norm(plane[:3]), 1e-12)
+        if plane[3] < 0:  # the camera (origin) above the plane
+            plane = -plane
+        return [float(v) for v in plane]
 
     # ------------------------------------------------------------------ forward
     @torch.no_grad()
@@ -892,6 +972,7 @@ class GraspInferencer(BaseInferencer):
         if split_nms:  # NMS / threshold / max_num run below, timed apart from the model
             test_cfg.update(nms=False, score_thr=None, max_num=None)
         self._timer.pop('backbone', None)
+        self._num_graspable = None
         t0 = self.clock()
         try:
             preds = self.model.test_step(inputs)
@@ -919,11 +1000,18 @@ class GraspInferencer(BaseInferencer):
             num_nms = grasps.shape[0]
             num_coll = 0
             if collision_filter and grasps.shape[0]:
-                res = check_grasp_collisions(grasps, ds.scene_points, **self.collision_cfg)
-                bad = res.collision | res.empty
+                bad = self._collisions(grasps, ds.scene_points)
                 num_coll = int(bad.sum())
                 grasps = grasps[~bad]
             t3 = self.clock()
+            plane = ds.metainfo.get('support_plane')
+            num_below = None
+            if plane is not None:
+                normal, offset = np.asarray(plane[:3], np.float64), float(plane[3])
+                below = grasps[:, 13:16].astype(np.float64) @ normal + offset <= float(
+                    self.support_plane_cfg['min_height'])
+                num_below = int(below.sum())
+                grasps = grasps[~below]
             if score_thr is not None:
                 grasps = grasps[grasps[:, 0] >= float(score_thr)]
             order = np.argsort(-grasps[:, 0], kind='stable')
@@ -936,15 +1024,34 @@ class GraspInferencer(BaseInferencer):
                            heads=(t_model - t_backbone) / n, nms=t2 - t1,
                            collision_filter=t3 - t2,
                            postprocess=self.clock() - t1)
+            ds.set_metainfo(dict(num_graspable=(self._num_graspable if len(preds) == 1
+                                                else None),
+                                 num_below_support_plane=num_below))
             ds.set_metainfo(dict(timings=timings, num_grasps_model=int(num_model),
                                  num_grasps_nms=int(num_nms), num_collisions=num_coll,
                                  collision_filter=bool(collision_filter),
                                  top_k=top_k, score_thr=score_thr))
             if grasps.shape[0] == 0:
+                below = ('' if num_below is None else
+                         f', {num_below} on or below the support plane')
                 print_log(f"GraspInferencer: no grasp left for {ds.metainfo['input_name']} "
                           f'({num_model} from the model, {num_nms} after NMS, {num_coll} '
-                          'in collision)', logger='current', level=30)
+                          f'in collision{below})', logger='current', level=30)
         return preds
+
+    def _collisions(self, grasps: np.ndarray, scene_points: np.ndarray) -> np.ndarray:
+        """bool (K,) grasps rejected by the collision filter (``collision_cfg``)."""
+        cfg = dict(self.collision_cfg)
+        iou_thresh = cfg.pop('iou_thresh', None)
+        if iou_thresh is None:
+            res = check_grasp_collisions(grasps, scene_points, **cfg)
+            return res.collision | res.empty
+        iou = reference_collision_iou(grasps, scene_points, voxel_size=float(cfg['voxel_size']),
+                                      approach_dist=float(cfg['approach_dist']))
+        bad = iou > float(iou_thresh)
+        if cfg['empty_thresh'] > 0:
+            bad |= check_grasp_collisions(grasps, scene_points, **cfg).empty
+        return bad
 
     # ------------------------------------------------------------------ outputs
     def visualize(self, inputs: list, preds: list, return_vis: bool = False,
@@ -1051,6 +1158,9 @@ class GraspInferencer(BaseInferencer):
             num_grasps_model=meta.get('num_grasps_model'),
             num_grasps_nms=meta.get('num_grasps_nms'),
             num_collisions=meta.get('num_collisions'),
+            num_graspable=meta.get('num_graspable'),
+            num_below_support_plane=meta.get('num_below_support_plane'),
+            support_plane=meta.get('support_plane'),
             collision_filter=meta.get('collision_filter'),
             top_k=meta.get('top_k'), score_thr=meta.get('score_thr'),
             timings_s={k: round(float(v), 6) for k, v in meta.get('timings', {}).items()},
