@@ -31,10 +31,20 @@ from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_MAX_WIDTH,
                                                make_grasp_array)
 
 __all__ = [
+    'ROBOT_COLLISION_CFG',
     'GraspSource', 'InvalidObservationError', 'sanitize_depth', 'as_grasp_array',
     'InferencerGraspSource', 'BaselineConfig', 'GeometricBaselineSource', 'fit_table_plane',
     'object_workspace_mask'
 ]
+
+
+#: Collision filter of the robot's model source (``GraspInferencer``'s ``collision_cfg``):
+#: graspnet-baseline's ``ModelFreeCollisionDetector`` rule as its demo runs it (scene
+#: voxel 1 cm, 5 cm approach path, collision when the points inside the gripper exceed
+#: 1% of its volume in voxels), which tolerates the stray points of a noisy sensor that the
+#: zero-point rule rejects.
+ROBOT_COLLISION_CFG: Dict[str, Any] = dict(iou_thresh=0.01, voxel_size=0.01,
+                                           approach_dist=0.05)
 
 
 class InvalidObservationError(ValueError):
@@ -254,6 +264,12 @@ class InferencerGraspSource(GraspSource):
         strict: Load the checkpoint strictly (``GraspInferencer(strict=...)``, the loader of
             ``tools/test.py`` too): missing, unexpected or wrong-shape keys and NaN weights
             are an error at :meth:`build`.
+        support_plane: Scene-aware inference (``GraspInferencer``'s ``support_plane``: the
+            support plane is fitted on the whole image and grasps whose centre is on or
+            below it are dropped). On by default for the robot; AP evaluation keeps it off.
+        collision_cfg: ``GraspInferencer(collision_cfg=...)`` unless ``inferencer_kwargs``
+            has one; default :data:`ROBOT_COLLISION_CFG` (the reference tolerance of
+            graspnet-baseline's ``ModelFreeCollisionDetector``).
 
     Raises:
         ValueError: neither an inferencer nor a config / checkpoint, or a bad option.
@@ -269,7 +285,9 @@ class InferencerGraspSource(GraspSource):
                  build_inputs: Optional[Callable] = None,
                  call_kwargs: Optional[Dict[str, Any]] = None,
                  max_grasps: Optional[int] = None,
-                 strict: bool = True) -> None:
+                 strict: bool = True,
+                 support_plane: bool = True,
+                 collision_cfg: Optional[Dict[str, Any]] = None) -> None:
         if inferencer is None and config is None and checkpoint is None:
             raise ValueError('give a ready inferencer, or a model config and / or a '
                              'checkpoint (a checkpoint written by mmengine embeds its config)')
@@ -295,6 +313,9 @@ class InferencerGraspSource(GraspSource):
         self.call_kwargs = dict(call_kwargs or {})
         self.max_grasps = max_grasps
         self.strict = bool(strict)
+        self.support_plane = bool(support_plane)
+        self.inferencer_kwargs.setdefault('collision_cfg',
+                                          dict(collision_cfg or ROBOT_COLLISION_CFG))
         #: Details of the last :meth:`predict` (workspace pixels, rows, summary).
         self.last_info: Dict[str, Any] = {}
 
@@ -326,7 +347,8 @@ class InferencerGraspSource(GraspSource):
     def call_arguments(self) -> Dict[str, Any]:
         """Keyword arguments of a callable detector's call."""
         kwargs: Dict[str, Any] = dict(seed=self.seed, top_k=self.top_k,
-                                      collision_filter=self.collision_filter)
+                                      collision_filter=self.collision_filter,
+                                      support_plane=self.support_plane)
         if self.score_thr is not None:
             kwargs['score_thr'] = float(self.score_thr)
         kwargs.update(self.call_kwargs)

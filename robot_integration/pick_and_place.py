@@ -19,14 +19,24 @@ wrong checkpoint is a one-line ``error:`` (exit status 1) without a table. Bad n
 arguments are argparse errors (exit status 2) before any work; a grasp source that fails
 during the run ends it with exit status 1 after the table and records are written.
 
-Prints SR (successful attempts / attempts) and CR (objects cleared / objects) per clutter
-level, writes ``records.jsonl`` (one line per attempt) and ``summary.json`` to ``--out``.
-``--timing`` adds the mean time per attempt split into observation (rendering), perception
-(grasp source), planning and execution.
+Runs ``--scenes`` (20) scenes per clutter level with fixed seeds (every source sees the
+same scenes) and prints, per level, SR (successful attempts / attempts, undefined without
+attempts) and CR (objects cleared / objects) pooled over the scenes with 95% Wilson
+intervals, the attempt count, the failure reasons and the graspability ceiling (share of
+objects with an executable oracle grasp at the first capture). ``--calibration`` runs the
+oracle, the geometric baseline and random grasps on the same scenes beside ``--source``.
+Writes ``records.jsonl`` (one line per record, with its source) and ``summary.json``
+(per-level statistics and per-scene summaries of every source, rewritten after every
+scene) to ``--out``. ``--timing`` adds the mean time per attempt split into observation
+(rendering), perception (grasp source), planning and execution.
+
+    python robot_integration/pick_and_place.py --source model --checkpoint CKPT \\
+        --calibration --out work_dirs/pick_and_place/model_vs_calibration
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -37,17 +47,23 @@ if __package__ in (None, ''):  # run as a script: make the repository root impor
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
+from robot_integration.calibration_sources import (OracleGraspSource,  # noqa: E402
+                                                   RandomGraspSource)
 from robot_integration.grasp_sources import (GeometricBaselineSource,  # noqa: E402
                                              InferencerGraspSource)
 from robot_integration.planner import GraspPlanner, PlannerConfig  # noqa: E402
 from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolConfig,  # noqa: E402
-                                        format_results_table, run_level, write_records)
+                                        run_level)
 from robot_integration.sim import PyBulletPickPlaceSim, SimConfig  # noqa: E402
+from robot_integration.stats import aggregate_level, format_level_table  # noqa: E402
 
 from graspcontrast_mm.utils.cli import float_in_range, int_at_least  # noqa: E402
 
-__all__ = ['sim_planner_config', 'build_source', 'run_benchmark', 'timing_summary',
-           'parse_args', 'main']
+__all__ = ['sim_planner_config', 'build_source', 'scene_seed', 'run_benchmark',
+           'level_statistics', 'timing_summary', 'parse_args', 'main', 'CALIBRATION_SOURCES']
+
+#: Sources run beside the chosen one with ``--calibration`` (see the README).
+CALIBRATION_SOURCES = ('oracle', 'baseline', 'random')
 
 
 def sim_planner_config(sim_config: SimConfig, **overrides) -> PlannerConfig:
@@ -95,6 +111,10 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
     """
     if name == 'baseline':
         return GeometricBaselineSource()
+    if name == 'oracle':  # bound to the simulation by run_level
+        return OracleGraspSource()
+    if name == 'random':
+        return RandomGraspSource(seed=0 if seed is None else int(seed))
     if name == 'model':
         if config is None and checkpoint is None:
             raise SystemExit('--source model needs --checkpoint (and --config unless the '
@@ -105,49 +125,70 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
     raise SystemExit(f'unknown --source {name!r}')
 
 
+def scene_seed(seed: int, level_index: int, scene: int) -> int:
+    """Seed of scene ``scene`` of the ``level_index``-th level (fixed: every source sees
+    the same scenes for the same ``seed``)."""
+    return int(seed) * 100000 + int(level_index) * 1000 + int(scene)
+
+
 def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
                   sim_config: Optional[SimConfig] = None,
-                  protocol: Optional[ProtocolConfig] = None, progress: bool = False
-                  ) -> List[LevelResult]:
-    """Run the clutter levels in one simulation.
+                  protocol: Optional[ProtocolConfig] = None, progress: bool = False,
+                  scenes: int = 1, on_scene: Optional[Any] = None) -> List[LevelResult]:
+    """Run ``scenes`` scenes of every clutter level in one simulation.
 
     Args:
         source: Grasp source.
         levels: ``{level name: number of objects}`` in run order.
-        seed: Base seed; level ``i`` uses scene seed ``seed * 100 + i``.
+        seed: Base seed; scene ``j`` of level ``i`` uses :func:`scene_seed`.
         sim_config: Simulation settings (its ``seed`` is overridden).
         protocol: Protocol limits.
         progress: Show a progress bar (stderr).
+        scenes: Scenes per level (>= 1).
+        on_scene: Called with every finished :class:`LevelResult` (e.g. to save partial
+            results).
 
     Returns:
-        list: one :class:`LevelResult` per level.
+        list: one :class:`LevelResult` per scene, levels in order.
     """
-    import dataclasses
+    if int(scenes) < 1:
+        raise ValueError(f'scenes must be >= 1, got {scenes}')
     sim_config = dataclasses.replace(sim_config or SimConfig(), seed=seed)
     protocol = protocol or ProtocolConfig()
     results = []
     bar = None
     if progress:
         from tqdm import tqdm
-        total = sum((protocol.max_total_attempts or protocol.max_attempts_per_object * n)
-                    for n in levels.values())
-        bar = tqdm(total=total, desc='attempts', unit='att', file=sys.stderr,
-                   dynamic_ncols=True)
+        bar = tqdm(total=int(scenes) * len(levels), desc='scenes', unit='scene',
+                   file=sys.stderr, dynamic_ncols=True)
     with PyBulletPickPlaceSim(sim_config) as sim:
         planner = GraspPlanner(sim_planner_config(sim_config), sim.gripper,
                                T_ee_cam=sim.T_tcp_cam)
         for i, (name, n) in enumerate(levels.items()):
-            def on_record(rec, _name=name):
+            for j in range(int(scenes)):
+                def on_record(rec, _name=name, _j=j):
+                    if bar is not None:
+                        bar.set_postfix_str(f'{_name} #{_j}: {rec.outcome}, '
+                                            f'left {rec.remaining}')
+                res = run_level(sim, source, planner, level=name, num_objects=n,
+                                seed=scene_seed(seed, i, j), config=protocol,
+                                on_record=on_record, scene=j)
+                results.append(res)
+                if on_scene is not None:
+                    on_scene(res)
                 if bar is not None:
-                    bar.set_postfix_str(f'{_name}: {rec.outcome}, left {rec.remaining}')
-                    if rec.outcome != 'no_grasp':
-                        bar.update(1)
-            results.append(run_level(sim, source, planner, level=name, num_objects=n,
-                                     seed=seed * 100 + i, config=protocol,
-                                     on_record=on_record))
+                    bar.update(1)
     if bar is not None:
         bar.close()
     return results
+
+
+def level_statistics(results: Sequence[LevelResult]) -> List[Dict[str, Any]]:
+    """:func:`~robot_integration.stats.aggregate_level` of every level, in run order."""
+    by_level: Dict[str, List[LevelResult]] = {}
+    for r in results:
+        by_level.setdefault(r.level, []).append(r)
+    return [aggregate_level(rs) for rs in by_level.values()]
 
 
 def timing_summary(results: Sequence[LevelResult]) -> str:
@@ -166,7 +207,26 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments."""
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--source', choices=['baseline', 'model'], default='baseline')
+    p.add_argument('--source', choices=['baseline', 'model', 'oracle', 'random'],
+                   default='baseline',
+                   help='grasp source: the geometric baseline, a learned model, the oracle '
+                   '(grasps from the true object poses) or random grasps')
+    p.add_argument('--calibration', action='store_true',
+                   help='also run the calibration sources oracle, baseline and random on '
+                   'the same scenes and report them beside --source')
+    p.add_argument('--scenes', type=int_at_least(1), default=20,
+                   help='scenes per clutter level (default 20)')
+    p.add_argument('--depth-noise', choices=['auto', 'none', 'realsense', 'kinect'],
+                   default='auto', help="simulated depth noise (the data generator's model); "
+                   "auto: 'realsense' for --source model, none for the others")
+    p.add_argument('--shapes', choices=['vhacd', 'hull'], default='vhacd',
+                   help='object collision shapes: VHACD convex decomposition (default) or '
+                   'one convex hull')
+    p.add_argument('--failure-pictures', action='store_true',
+                   help='write a picture of every failed attempt to OUT/SOURCE/failures/')
+    p.add_argument('--no-ceiling', action='store_true',
+                   help='do not count the objects with an executable oracle grasp at the '
+                   'start of every scene')
     p.add_argument('--config', help='model config (--source model)')
     p.add_argument('--checkpoint', help='model checkpoint (--source model)')
     p.add_argument('--device', default='cpu')
@@ -213,7 +273,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.source == 'model' and args.checkpoint is None:
         p.error('--source model needs --checkpoint (and --config unless the checkpoint '
                 'embeds its config)')
+    if args.failure_pictures and not args.out:
+        p.error('--failure-pictures needs --out')
     return args
+
+
+def _depth_noise(choice: str, source: str) -> Optional[str]:
+    if choice == 'auto':
+        return 'realsense' if source == 'model' else None
+    return None if choice == 'none' else choice
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
@@ -236,25 +304,60 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
             TypeError) as err:
         text = err.args[0] if isinstance(err, KeyError) and err.args else err
         raise SystemExit(f'error: cannot use the model: {text}') from None
-    sim_cfg = SimConfig(image_scale=args.image_scale,
+    sim_cfg = SimConfig(image_scale=args.image_scale, shapes=args.shapes,
                         object_ids=tuple(args.object_ids) if args.object_ids else None)
-    protocol = ProtocolConfig(max_attempts_per_object=args.max_attempts_per_object,
-                              max_total_attempts=args.max_total_attempts,
-                              attempt_timeout_s=args.attempt_timeout)
-    t0 = time.perf_counter()
-    results = run_benchmark(source, levels, seed=args.seed, sim_config=sim_cfg,
-                            protocol=protocol, progress=not args.no_progress)
-    print(f'source={args.source} backend={args.backend} seed={args.seed} '
-          f'({time.perf_counter() - t0:.1f} s)')
-    print(format_results_table(results))
-    if args.timing:
-        print(timing_summary(results))
+    names = [args.source]
+    if args.calibration:
+        names += [n for n in CALIBRATION_SOURCES if n != args.source]
+    report: Dict[str, Any] = {}
+    results: List[LevelResult] = []
     if args.out:
         os.makedirs(args.out, exist_ok=True)
-        write_records(os.path.join(args.out, 'records.jsonl'), results)
-        with open(os.path.join(args.out, 'summary.json'), 'w') as f:
-            json.dump(dict(args=vars(args), levels=[r.summary() for r in results]), f,
-                      indent=2)
+        open(os.path.join(args.out, 'records.jsonl'), 'w').close()
+    for name in names:
+        src = source if name == args.source else build_source(name, seed=args.seed)
+        noise = _depth_noise(args.depth_noise, name)
+        cfg_n = dataclasses.replace(sim_cfg, depth_noise=noise)
+        protocol = ProtocolConfig(
+            max_attempts_per_object=args.max_attempts_per_object,
+            max_total_attempts=args.max_total_attempts,
+            attempt_timeout_s=args.attempt_timeout, ceiling=not args.no_ceiling,
+            failure_pictures=(os.path.join(args.out, name, 'failures')
+                              if args.failure_pictures else None))
+        done: List[LevelResult] = []
+        t0 = time.perf_counter()
+
+        def on_scene(res: LevelResult, _name=name, _noise=noise, _done=done,
+                     _t0=t0) -> None:
+            _done.append(res)
+            if not args.out:
+                return
+            with open(os.path.join(args.out, 'records.jsonl'), 'a') as f:
+                for rec in res.records:
+                    f.write(json.dumps(dict(source=_name, **rec.to_dict())) + '\n')
+            report[_name] = dict(depth_noise=_noise, partial=True,
+                                 seconds=round(time.perf_counter() - _t0, 1),
+                                 levels=level_statistics(_done),
+                                 scenes=[r.summary() for r in _done])
+            _write_summary(args, report)
+
+        res_n = run_benchmark(src, levels, seed=args.seed, sim_config=cfg_n,
+                              protocol=protocol, progress=not args.no_progress,
+                              scenes=args.scenes, on_scene=on_scene)
+        seconds = time.perf_counter() - t0
+        stats = level_statistics(res_n)
+        report[name] = dict(depth_noise=noise, partial=False, seconds=round(seconds, 1),
+                            levels=stats, scenes=[r.summary() for r in res_n])
+        print(f'source={name} backend={args.backend} seed={args.seed} '
+              f'scenes/level={args.scenes} depth noise={noise or "none"} '
+              f'shapes={args.shapes} ({seconds:.1f} s)')
+        print(format_level_table(stats, name))
+        if args.timing:
+            print(timing_summary(res_n))
+        if name == args.source:
+            results = res_n
+    if args.out:
+        _write_summary(args, report)
         print(f'records written to {args.out}')
     errors = [r.planning_failure for res in results for r in res.records
               if r.planning_failure and r.planning_failure.get('reason') == 'source_error']
@@ -262,6 +365,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
         raise SystemExit(f'error: the grasp source failed in {len(errors)} perception '
                          f"step(s): {errors[0].get('message', '')}")
     return results
+
+
+def _write_summary(args: argparse.Namespace, report: Dict[str, Any]) -> None:
+    path = os.path.join(args.out, 'summary.json')
+    primary = report.get(args.source, {})
+    with open(path + '.tmp', 'w') as f:
+        json.dump(dict(args=vars(args), levels=primary.get('levels', []), sources=report),
+                  f, indent=1)
+    os.replace(path + '.tmp', path)
 
 
 if __name__ == '__main__':

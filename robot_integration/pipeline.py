@@ -30,10 +30,13 @@ class PickPlan:
         result: The planned grasp, or why there is none.
         num_grasps: Rows returned by the grasp source.
         timings: Seconds spent in ``'perception'`` (grasp source) and ``'planning'``.
+        planner_counts: Candidates rejected per planner filter (plus ``not_checked``),
+            also when a grasp was planned (empty when planning did not run).
     """
     result: Union[PlannedGrasp, PlanningFailure]
     num_grasps: int = 0
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)
+    planner_counts: Dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -91,9 +94,15 @@ def perceive_and_plan(observation: Observation, source: Any, planner: GraspPlann
     step = max(int(cloud_stride), 1)
     cloud, _ = depth_to_points(depth[::step, ::step], _strided_K(observation.K, step),
                                max_depth=max_cloud_depth)
-    result = planner.plan(grasps, T_base_ee=observation.T_base_ee, cloud_cam=cloud)
+    result = planner.plan_all(grasps, T_base_ee=observation.T_base_ee, cloud_cam=cloud,
+                              max_results=1)
+    if isinstance(result, PlanningFailure):
+        counts = dict(result.counts)
+    else:
+        plans, counts = result
+        result = plans[0]
     timings['planning'] = time.perf_counter() - t1
-    return PickPlan(result, int(len(grasps)), timings)
+    return PickPlan(result, int(len(grasps)), timings, dict(counts))
 
 
 def workspace_mask(depth_m: np.ndarray, K: np.ndarray, T_base_cam: np.ndarray,

@@ -82,9 +82,10 @@ def ckpt(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def source(ckpt):
-    """A source built from the checkpoint alone, without collision filter (random weights
-    would lose every grasp to it, leaving nothing to check)."""
-    return InferencerGraspSource(checkpoint=ckpt['ckpt'], collision_filter=False).build()
+    """A source built from the checkpoint alone, without collision filter and support
+    plane (random weights would lose every grasp to them, leaving nothing to check)."""
+    return InferencerGraspSource(checkpoint=ckpt['ckpt'], collision_filter=False,
+                                 support_plane=False).build()
 
 
 def box_scene() -> np.ndarray:
@@ -137,7 +138,8 @@ def test_predict_on_box_returns_camera_frame_rows_inside_the_cloud(source):
 def test_top_k_mask_and_collision_filter_are_passed(ckpt, source):
     depth = box_scene()
     full = source.predict(depth, K)
-    top = InferencerGraspSource(source.inferencer, top_k=2, collision_filter=False)
+    top = InferencerGraspSource(source.inferencer, top_k=2, collision_filter=False,
+                                support_plane=False)
     np.testing.assert_allclose(top.predict(depth, K), full[:2], atol=1e-6)
     # a caller mask restricts the input further
     mask = np.zeros(depth.shape, bool)
@@ -145,18 +147,34 @@ def test_top_k_mask_and_collision_filter_are_passed(ckpt, source):
     source.predict(depth, K, mask=mask)
     assert source.last_info['workspace_pixels'] == int(
         (mask & object_workspace_mask(depth, K)).sum())
-    filt = InferencerGraspSource(source.inferencer)  # collision filter on by default
+    filt = InferencerGraspSource(source.inferencer, support_plane=False)  # filter on
     kept = filt.predict(depth, K)
     assert filt.last_info['summary']['collision_filter'] is True
     assert len(kept) + filt.last_info['summary']['num_collisions'] == len(full)
     # the whole image instead of the object box
-    whole = InferencerGraspSource(source.inferencer, workspace='full', collision_filter=False)
+    whole = InferencerGraspSource(source.inferencer, workspace='full', collision_filter=False,
+                                  support_plane=False)
     whole.predict(depth, K)
     assert whole.last_info['workspace_pixels'] == int((depth > 0).sum())
     with pytest.raises(ValueError, match='workspace'):
         InferencerGraspSource(source.inferencer, workspace='table')
     with pytest.raises(ValueError, match='config'):
         InferencerGraspSource()
+
+
+def test_scene_aware_source_drops_grasps_on_the_table(source):
+    depth = box_scene()
+    full = source.predict(depth, K)
+    aware = InferencerGraspSource(source.inferencer, collision_filter=False)  # default on
+    kept = aware.predict(depth, K)
+    summary = aware.last_info['summary']
+    # the table at 0.6 m seen straight down: plane n = (0, 0, -1), d = 0.6
+    np.testing.assert_allclose(summary['support_plane'], [0, 0, -1, 0.6], atol=2e-3)
+    height = 0.6 - full[:, 15]
+    assert (height <= 0.005).any()  # this untrained model predicts grasps on the table
+    np.testing.assert_allclose(kept, full[height > 0.005], atol=1e-6)
+    assert summary['num_below_support_plane'] == int((height <= 0.005).sum())
+    assert summary['num_graspable'] is not None and summary['num_graspable'] >= 0
 
 
 def test_empty_table_is_a_planning_failure(source):
@@ -197,7 +215,7 @@ def test_simulated_run_with_model_source(ckpt, tmp_path, capsys):
             '--no-collision-filter', '--levels', 'tiny', '--objects-per-level', '2',
             '--object-ids', '14', '15', '--max-attempts-per-object', '1',
             '--max-total-attempts', '2', '--image-scale', '0.25', '--seed', '2',
-            '--no-progress']
+            '--no-progress', '--scenes', '1']
     a = main(args + ['--out', str(tmp_path / 'a')])
     assert 'SR' in capsys.readouterr().out
     res = a[0]
@@ -207,8 +225,13 @@ def test_simulated_run_with_model_source(ckpt, tmp_path, capsys):
             .splitlines()]
     assert len(recs) == len(res.records) >= 1
     assert recs[0]['num_grasps'] > 0  # the model was queried and answered
-    assert all(r['outcome'] in ('success', 'failure', 'timeout', 'refused', 'no_grasp')
-               for r in recs)
+    assert all(r['outcome'] in ('success', 'failure', 'no_grasp') for r in recs)
+    # the funnel of every capture: the model's stages, then the planner
+    f = recs[0]['funnel']
+    assert f['raw_predictions'] >= f['after_nms'] >= f['returned'] == recs[0]['num_grasps']
+    assert f['collision_rejected'] == 0  # --no-collision-filter
+    assert f['returned'] + f['below_support_plane'] == f['after_nms']
+    assert f['planner_candidates'] == f['returned']
     summary = json.loads((tmp_path / 'a' / 'summary.json').read_text())
     assert summary['args']['source'] == 'model'
     assert 0.0 <= summary['levels'][0]['success_rate'] <= 1.0

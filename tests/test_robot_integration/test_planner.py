@@ -225,7 +225,7 @@ def test_inferencer_adapter_is_lazy_and_converts_outputs():
     assert inf.inputs['depth'].shape == (4, 4) and inf.inputs['depth_scale'] == 1.0
     np.testing.assert_array_equal(inf.inputs['intrinsics'], np.eye(3))
     assert 'mask' not in inf.inputs
-    assert inf.kwargs == dict(seed=0, top_k=5, collision_filter=True)
+    assert inf.kwargs == dict(seed=0, top_k=5, collision_filter=True, support_plane=True)
     lazy = InferencerGraspSource(config='missing.py', checkpoint='missing.pth')
     assert lazy._inferencer is None  # nothing built before the first prediction
     assert as_grasp_array(None).shape == (0, 17)
