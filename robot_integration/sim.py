@@ -538,8 +538,10 @@ class PyBulletPickPlaceSim(Executor):
             list: pybullet body ids of the objects still on the table.
         """
         p, c, cid = self._p, self.config, self.client
-        for body in list(self.objects):
-            p.removeBody(body, physicsClientId=cid)
+        # a fresh physics world: the scene of a seed does not depend on what ran before
+        # (body ids, contact caches and solver state would otherwise carry over)
+        self._build_static_scene()
+        self._build_gripper()
         self.objects = {}
         self.events = []
         self.num_captures = 0

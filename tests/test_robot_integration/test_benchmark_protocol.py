@@ -123,6 +123,21 @@ def test_settle_detection_and_workspace_exit():
         assert 'workspace' in event['reason'] and event in sim.events
 
 
+def test_scene_does_not_depend_on_what_ran_before():
+    def state(sim):
+        return np.concatenate([sim.object_position(b) for b in sim.remaining()])
+
+    with _sim(object_ids=(CUBE, 9)) as sim:  # cubes and spheres
+        sim.reset_scene(3, seed=4)
+        first = state(sim)
+    with _sim(object_ids=(CUBE, 9)) as sim:
+        sim.reset_scene(2, seed=8)
+        body = sim.remaining()[0]
+        sim.execute_pick(_top_grasp(sim, body), target=body)
+        sim.reset_scene(3, seed=4)
+        np.testing.assert_array_equal(state(sim), first)
+
+
 def test_in_bin_footprint_test():
     with _sim(object_ids=(CUBE, CUBE)) as sim:
         sim.reset_scene(2, seed=0)
