@@ -63,9 +63,9 @@ class OracleGraspSource(GraspSource):
 
     def object_grasps(self, body: int) -> np.ndarray:
         """float32 (N, 17) top-down grasps of one object, base frame, best first."""
-        verts, faces = self.sim.object_triangles(body)
         com = self.sim.object_position(body)[:2]
-        return topdown_grasps(verts, faces, cfg=self.config, com_xy=com, object_id=body)
+        return topdown_grasps(self.sim.object_parts(body), cfg=self.config, com_xy=com,
+                              object_id=body)
 
     def predict(self, depth_m, K, mask=None) -> np.ndarray:
         """See :meth:`GraspSource.predict` (the image is not used; camera frame rows)."""

@@ -10,7 +10,8 @@ the scene stops. Rules (GraspContrast's robot protocol, VGN's simulated clutter 
   after it settles, :meth:`~robot_integration.sim.PyBulletPickPlaceSim.in_bin`); a contact
   at the pre-grasp pose or a blocked approach is a failed attempt
   (``collision_at_approach``); other failure reasons: ``empty_close``, ``slip``,
-  ``missed_bin``, ``out_of_reach``, ``timeout`` (wall-clock ``attempt_timeout_s`` too);
+  ``missed_bin``, ``out_of_reach``, ``timeout`` (physics step budget), ``wall_timeout``
+  (wall-clock ``attempt_timeout_s``, which depends on the machine's load);
 * each attempt is charged to its target, the table object nearest to the planned grasp
   point; an object is taken out (``abandoned``, not cleared) after
   ``max_consecutive_failures`` (2) consecutive failed attempts or ``max_attempts_per_object``
@@ -389,7 +390,7 @@ def run_level(sim, source: Any, planner: GraspPlanner, *, level: str, num_object
         reason = out.get('failure_reason')
         success = bool(out.get('success'))
         if cfg.attempt_timeout_s is not None and sum(timings.values()) > cfg.attempt_timeout_s:
-            success, reason = False, 'timeout'
+            success, reason = False, 'wall_timeout'  # wall clock: not reproducible
         if not success and reason is None:
             reason = 'unknown'
         result.attempts += 1

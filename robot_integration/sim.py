@@ -69,7 +69,7 @@ __all__ = [
 
 #: Failure reasons of an executed attempt (see the module docstring).
 FAILURE_REASONS = ('collision_at_approach', 'empty_close', 'slip', 'missed_bin',
-                   'out_of_reach', 'timeout')
+                   'out_of_reach', 'timeout', 'wall_timeout')
 #: RealSense D435 intrinsics of GraspNet-1Billion (``camK.npy``, 1280 x 720), pixels.
 REALSENSE_D435_K = np.array([[927.17, 0.0, 651.32], [0.0, 927.37, 349.62], [0.0, 0.0, 1.0]])
 #: Image size (width, height) of :data:`REALSENSE_D435_K`.
@@ -474,6 +474,15 @@ class PyBulletPickPlaceSim(Executor):
             from graspcontrast_mm.synthetic.objects import ObjectLibrary
             self._library = ObjectLibrary()
         return self._library
+
+    def object_parts(self, body: int) -> List[np.ndarray]:
+        """World-frame convex parts of an object's collision shape (float64 (V_i, 3) each,
+        base frame, metres; one part for ``shapes='hull'``)."""
+        shape = self._object_shape(self.objects[body]['obj_id'])
+        parts = [shape[0]] if isinstance(shape, tuple) else shape.parts
+        pos, orn = self._p.getBasePositionAndOrientation(body, physicsClientId=self.client)
+        R = np.asarray(self._p.getMatrixFromQuaternion(orn), np.float64).reshape(3, 3)
+        return [p @ R.T + np.asarray(pos) for p in parts]
 
     def object_triangles(self, body: int) -> Tuple[np.ndarray, np.ndarray]:
         """World-frame triangles of an object's collision shape (parts' hulls).

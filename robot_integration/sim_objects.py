@@ -81,6 +81,11 @@ class TopDownConfig:
         max_per_object: Best grasps kept per object.
         finger_height: Finger size across the closing line (the contacts are measured on
             the centre line and on both finger edges).
+        finger_length: Finger length along the approach (planner's gripper model).
+        finger_thickness: Finger size along the closing line.
+        width_margin: Extra opening of the planner (fingers at ``(width + margin) / 2``).
+        max_com_distance: Largest horizontal distance of the jaws' centre from the centre
+            of mass (farther grasps let the object turn between the fingers and slip).
     """
     max_width: float = 0.08
     grid: float = 0.008
@@ -88,10 +93,14 @@ class TopDownConfig:
     depths: Tuple[float, ...] = (0.015, 0.025, 0.035)
     min_tip_height: float = 0.008
     slices: Tuple[float, ...] = (0.004, 0.012, 0.02, 0.03, 0.04, 0.05)
-    max_mu: float = 0.35
+    max_mu: float = 0.3
     row_depth: float = 0.02
     max_per_object: int = 60
     finger_height: float = 0.02
+    finger_length: float = 0.06
+    finger_thickness: float = 0.01
+    width_margin: float = 0.02
+    max_com_distance: float = 0.045
 
 
 @dataclasses.dataclass
@@ -119,15 +128,10 @@ class BenchmarkObject:
         return np.concatenate(self.parts, axis=0)
 
     def triangles(self) -> Tuple[np.ndarray, np.ndarray]:
-        """Hull triangles of all parts: float64 (V, 3) vertices and int64 (F, 3) faces."""
-        from scipy.spatial import ConvexHull
-        verts, faces, offset = [], [], 0
-        for part in self.parts:
-            hull = ConvexHull(part)
-            verts.append(part)
-            faces.append(hull.simplices + offset)
-            offset += len(part)
-        return np.concatenate(verts), np.concatenate(faces).astype(np.int64)
+        """Hull triangles of all parts (outward): float64 (V, 3) vertices and int64 (F, 3)
+        faces."""
+        verts, faces, _ = _parts_triangles(self.parts)
+        return verts, faces
 
 
 def parse_obj_parts(path: str) -> List[np.ndarray]:
@@ -234,11 +238,10 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _has_grasp_in_every_rest_pose(obj: 'BenchmarkObject', cfg: TopDownConfig) -> bool:
-    verts, faces = obj.triangles()
-    for R in _obb_rest_rotations(verts):
-        world = verts @ R.T
-        world[:, 2] -= world[:, 2].min()
-        if len(topdown_grasps(world, faces, cfg=cfg)) == 0:
+    for R in _obb_rest_rotations(obj.vertices):
+        low = (obj.vertices @ R.T)[:, 2].min()
+        parts = [p @ R.T - [0.0, 0.0, low] for p in obj.parts]
+        if len(topdown_grasps(parts, cfg=cfg)) == 0:
             return False
     return True
 
@@ -319,41 +322,97 @@ def load_benchmark_object(obj_id: int, *, library=None, root: Optional[str] = No
 
 
 def _first_hits(scene, origins: np.ndarray, dirs: np.ndarray, max_t: float):
-    """Distance and |cos| of the first surface hit of each ray (nan: none within
-    ``max_t`` or the ray starts inside the object, i.e. it first hits a surface from
-    inside)."""
+    """First surface hit of each ray.
+
+    Returns:
+        tuple: distance (nan: no hit within ``max_t``, or the ray starts inside the
+        object), |cos| between ray and normal at the hit, and ``inside`` (bool: the first
+        hit is a surface seen from inside, i.e. the ray starts inside the object).
+    """
     import open3d as o3d
     rays = np.concatenate([origins, dirs], -1).reshape(-1, 6).astype(np.float32)
     out = scene.cast_rays(o3d.core.Tensor(rays), nthreads=1)
     t = out['t_hit'].numpy().astype(np.float64).reshape(origins.shape[:-1])
     n = out['primitive_normals'].numpy().astype(np.float64).reshape(origins.shape)
     cos = np.sum(n * dirs, -1)
-    entering = cos < 0  # outward normal against the ray: the ray comes from outside
-    ok = np.isfinite(t) & (t <= max_t) & entering
-    return np.where(ok, t, np.nan), np.abs(cos)
+    hit = np.isfinite(t) & (t <= max_t)
+    inside = hit & (cos > 0)  # outward normal along the ray: it leaves the object
+    ok = hit & ~inside
+    return np.where(ok, t, np.nan), np.abs(cos), inside
 
 
-def topdown_grasps(vertices: np.ndarray, faces: np.ndarray, *,
-                   cfg: Optional[TopDownConfig] = None, com_xy: Optional[np.ndarray] = None,
-                   object_id: int = -1) -> np.ndarray:
+def _parts_triangles(parts: Sequence[np.ndarray]) -> Tuple[np.ndarray, np.ndarray, list]:
+    """Triangles (outward) and hull equations of convex parts."""
+    from scipy.spatial import ConvexHull
+    verts, faces, eqs, offset = [], [], [], 0
+    for part in parts:
+        part = np.asarray(part, np.float64)
+        hull = ConvexHull(part)
+        tri = hull.simplices.copy()
+        centre = part[hull.vertices].mean(0)
+        normal = np.cross(part[tri[:, 1]] - part[tri[:, 0]], part[tri[:, 2]] - part[tri[:, 0]])
+        flip = np.sum(normal * (part[tri[:, 0]] - centre), -1) < 0
+        tri[flip] = tri[flip][:, ::-1]
+        verts.append(part)
+        faces.append(tri + offset)
+        eqs.append(hull.equations)
+        offset += len(part)
+    return np.concatenate(verts), np.concatenate(faces).astype(np.int64), eqs
+
+
+def _inside_parts(points: np.ndarray, eqs: list, margin: float = 0.0) -> np.ndarray:
+    """bool (N,) points inside any convex part (grown by ``margin``)."""
+    out = np.zeros(len(points), bool)
+    for eq in eqs:
+        out |= np.all(points @ eq[:, :3].T + eq[:, 3] <= margin, axis=1)
+    return out
+
+
+def _gripper_samples(gripper_half: np.ndarray, cfg: 'TopDownConfig') -> np.ndarray:
+    """(G, 3) sample points of the two fingers and the palm in the TCP frame, per grasp.
+
+    Returns:
+        np.ndarray: (N, G, 3) for ``gripper_half`` (N,) half openings (TCP frame: x
+        approach, y closing, z across; fingers ``x in [-finger_length, 0]``, ``|y| in
+        [half, half + thickness]``, ``|z| <= finger_height / 2``; palm behind them).
+    """
+    fl, ft, fh = cfg.finger_length, cfg.finger_thickness, cfg.finger_height
+    xs = np.linspace(-fl, 0.0, 7)
+    ys = np.array([0.1, 0.5, 0.9]) * ft
+    zs = np.array([-0.45, 0.0, 0.45]) * fh
+    X, Y, Z = np.meshgrid(xs, ys, zs, indexing='ij')
+    finger = np.stack([X.ravel(), Y.ravel(), Z.ravel()], 1)  # y offset beyond `half`
+    n = len(gripper_half)
+    right = np.broadcast_to(finger, (n,) + finger.shape).copy()
+    right[..., 1] += gripper_half[:, None]
+    left = right.copy()
+    left[..., 1] *= -1
+    py = np.linspace(-0.5 * cfg.max_width - ft - 0.01, 0.5 * cfg.max_width + ft + 0.01, 9)
+    PX, PY, PZ = np.meshgrid([-fl - 0.005], py, zs, indexing='ij')
+    palm = np.stack([PX.ravel(), PY.ravel(), PZ.ravel()], 1)
+    return np.concatenate([right, left, np.broadcast_to(palm, (n,) + palm.shape)], axis=1)
+
+
+def topdown_grasps(parts: Sequence[np.ndarray], *, cfg: Optional[TopDownConfig] = None,
+                   com_xy: Optional[np.ndarray] = None, object_id: int = -1) -> np.ndarray:
     """Top-down antipodal grasps of one object from its true shape (world frame).
 
     Closing lines are laid over the object's footprint (``grid`` spacing, ``num_angles``
     horizontal directions) at finger-tip heights ``top - depth``, each with two parallel
-    lines at the finger edges (``finger_height`` apart). On each line the two jaws start at
-    the widest opening, ``+-(max_width / 2 + 0.01)`` m from the line centre,
-    and the contacts are the first surfaces a ray from each jaw towards the centre meets
-    (Open3D ray casting), at ``slices`` heights above the finger tips; a jaw that starts
-    inside the object is no grasp. Jaws close on the outermost contacts over the slices,
-    so concave objects (a torus rim) are grasped as a parallel gripper would. A grasp is
-    kept when the lowest slice has both contacts, the width between the outermost
-    contacts is at most ``max_width`` and the friction they need (``tan`` of the larger
-    angle between contact normal and closing line, Nguyen's two-contact test) at most
-    ``max_mu``. The jaws are centred between the outermost contacts.
+    lines at the finger edges (``finger_height`` apart). On each line the two jaws start
+    at the widest opening, ``+-(max_width / 2 + 0.01)`` m from the line centre, and the
+    contacts are the first surfaces a ray from each jaw towards the centre meets (Open3D
+    ray casting), at ``slices`` heights above the finger tips; a jaw that starts inside
+    the object on any line is no grasp. Jaws close on the outermost contacts, so concave
+    objects (a torus rim) are grasped as a parallel gripper would. A grasp is kept when
+    the lowest slice of the centre line has both contacts, the width between the outermost
+    contacts is at most ``max_width``, the friction they need (``tan`` of the larger angle
+    between contact normal and closing line, Nguyen's two-contact test) at most ``max_mu``,
+    and no sample point of the fingers (opened to ``width + width_margin``, centred between
+    the contacts) or of the palm lies inside a part of the object.
 
     Args:
-        vertices: (V, 3) triangle vertices, world frame (z up), metres.
-        faces: (F, 3) triangles (outward-oriented; the hulls of convex parts work).
+        parts: Convex parts, each (V_i, 3) vertices, world frame (z up), metres.
         cfg: Settings.
         com_xy: (2,) centre of mass seen from above (default: centre of the vertices'
             box); grasps near it score higher.
@@ -366,8 +425,8 @@ def topdown_grasps(vertices: np.ndarray, faces: np.ndarray, *,
     from graspcontrast_mm.synthetic.grasp_labels import _raycasting_scene
     import trimesh
     cfg = cfg or TopDownConfig()
-    vertices = np.asarray(vertices, np.float64)
-    scene = _raycasting_scene(trimesh.Trimesh(vertices, np.asarray(faces), process=False))
+    vertices, faces, eqs = _parts_triangles(parts)
+    scene = _raycasting_scene(trimesh.Trimesh(vertices, faces, process=False))
     lo, hi = vertices.min(0), vertices.max(0)
     top = hi[2]
     if com_xy is None:
@@ -396,8 +455,9 @@ def topdown_grasps(vertices: np.ndarray, faces: np.ndarray, *,
     centers += lateral[None, None, None, :, None, None] * perp[None, :, None, None, None, :]
     b = np.broadcast_to(dirs[None, :, None, None, None, :], centers.shape)
     h0 = 0.5 * cfg.max_width + 0.01
-    t_p, cos_p = _first_hits(scene, centers + h0 * b, -b, 2 * h0)
-    t_m, cos_m = _first_hits(scene, centers - h0 * b, b, 2 * h0)
+    t_p, cos_p, in_p = _first_hits(scene, centers + h0 * b, -b, 2 * h0)
+    t_m, cos_m, in_m = _first_hits(scene, centers - h0 * b, b, 2 * h0)
+    blocked = (in_p | in_m).reshape(P, A, D, L * S).any(-1)
     # contact positions along b from the line centre (nan: none), lines x slices flattened
     s_plus = (h0 - t_p).reshape(P, A, D, L * S)
     s_minus = (t_m - h0).reshape(P, A, D, L * S)
@@ -405,7 +465,7 @@ def topdown_grasps(vertices: np.ndarray, faces: np.ndarray, *,
     cos_m = cos_m.reshape(P, A, D, L * S)
     with np.errstate(invalid='ignore'):
         pair = np.isfinite(s_plus) & np.isfinite(s_minus) & (s_minus < s_plus)
-        first = pair[..., 0]  # the lowest slice of the centre line holds the object
+        first = pair[..., 0] & ~blocked  # the centre line's lowest slice holds the object
         hi_s = np.where(np.isfinite(s_plus), s_plus, -np.inf).max(-1)
         lo_s = np.where(np.isfinite(s_minus), s_minus, np.inf).min(-1)
         width = np.where(first, hi_s - lo_s, np.inf)
@@ -425,11 +485,23 @@ def topdown_grasps(vertices: np.ndarray, faces: np.ndarray, *,
     w = width[ip, ia, idp]
     m = mu[ip, ia, idp]
     dist = np.linalg.norm(c[:, :2] - np.asarray(com_xy)[None], axis=1)
+    near = dist <= cfg.max_com_distance  # far from the centre of mass it turns and slips
+    if not near.any():
+        return np.zeros((0, 17), np.float32)
+    ia, bb, c, w, m, dist = ia[near], bb[near], c[near], w[near], m[near], dist[near]
     score = 1.0 - 0.4 * m / cfg.max_mu - 4.0 * dist - 0.5 * w + 0.5 * top
     x_axis = np.array([0.0, 0.0, -1.0])
     R = np.stack([np.broadcast_to(x_axis, bb.shape), bb, np.cross(x_axis, bb)], axis=-1)
-    t = c.copy()
+    # the best candidates whose fingers (opened with the planner's margin) and palm stay
+    # out of the object
+    order = np.argsort(-score, kind='stable')[:cfg.max_per_object * 5]
+    half = 0.5 * np.minimum(w[order] + cfg.width_margin, cfg.max_width + cfg.width_margin)
+    local = _gripper_samples(half, cfg)  # (K, G, 3) TCP frame
+    world = np.einsum('kij,kgj->kgi', R[order], local) + c[order, None, :]
+    free = ~_inside_parts(world.reshape(-1, 3), eqs, margin=-1e-4).reshape(
+        len(order), -1).any(-1)
+    order = order[free][:cfg.max_per_object]
+    t = c[order].copy()
     t[:, 2] += cfg.row_depth  # grasp point above the finger tips
-    rows = make_grasp_array(score, w, np.full(len(w), cfg.row_depth), R, t, object_id)
-    order = np.argsort(-rows[:, 0], kind='stable')[:cfg.max_per_object]
-    return rows[order]
+    return make_grasp_array(score[order], w[order], np.full(len(order), cfg.row_depth),
+                            R[order], t, object_id)

@@ -14,13 +14,11 @@ from robot_integration.sim_objects import (TopDownConfig, load_benchmark_object,
 
 def _box(extents, z0=0.0):
     box = trimesh.creation.box(extents=extents)
-    v = np.asarray(box.vertices) + [0.6, -0.1, extents[2] / 2 + z0]
-    return v, np.asarray(box.faces)
+    return [np.asarray(box.vertices) + [0.6, -0.1, extents[2] / 2 + z0]]
 
 
 def test_topdown_grasps_on_a_box_hand_computed():
-    v, f = _box((0.04, 0.06, 0.05))
-    rows = topdown_grasps(v, f)
+    rows = topdown_grasps(_box((0.04, 0.06, 0.05)))
     assert len(rows) > 0 and np.all(np.diff(rows[:, 0]) <= 1e-6)
     R = rows[:, 4:13].reshape(-1, 3, 3)
     np.testing.assert_allclose(R[:, :, 0], np.tile([0, 0, -1], (len(rows), 1)), atol=1e-6)
@@ -40,8 +38,7 @@ def test_topdown_grasps_on_a_box_hand_computed():
     # jaws centred on the box: the grasp centre is on its axis along the closing direction
     np.testing.assert_allclose(rows[along_x, 13], 0.6, atol=1e-4)
     # a box wider than the gripper in both directions has no grasp
-    v, f = _box((0.1, 0.1, 0.05))
-    assert len(topdown_grasps(v, f)) == 0
+    assert len(topdown_grasps(_box((0.1, 0.1, 0.05)))) == 0
 
 
 def test_vhacd_parts_keep_the_torus_hole_and_are_cached(tmp_path):
@@ -70,10 +67,10 @@ def test_vhacd_parts_keep_the_torus_hole_and_are_cached(tmp_path):
     R = np.eye(3)
     if axis != 2:
         R = np.eye(3)[[(axis + 1) % 3, (axis + 2) % 3, axis]]
-    v, f = obj.triangles()
-    w = (v - centre) @ R.T
-    w[:, 2] -= w[:, 2].min()
-    rows = topdown_grasps(w, f)
+    low = ((verts - centre) @ R.T)[:, 2].min()
+    parts = [(p - centre) @ R.T - [0.0, 0.0, low] for p in obj.parts]
+    rows = topdown_grasps(parts)
+    w = np.concatenate(parts)
     tube = np.ptp(w[:, 2])
     ring = rows[rows[:, 1] < 0.06]
     assert len(ring) > 0 and np.all(ring[:, 1] > 0.5 * tube)
