@@ -9,7 +9,9 @@ from .grasp_labels import (GRASPNESS_SOURCES, OBJECT_BOX_MODES, LoadGraspLabels,
                            compute_frame_graspness, frame_workspace_mask,
                            graspness_at_pixels, read_label_image, read_meta_poses,
                            reference_num_grasp_points)
-from .loading import LoadDepthImage, read_depth_image
+from .loading import (LoadDepthImage, LoadDepthMask, LoadPointCloud, LoadPointColors,
+                      read_color_image, read_depth_image, read_intrinsics, read_mask,
+                      read_point_cloud)
 from .points import (PER_POINT_KEYS, DepthToPoints, KeepScenePoints, PointSample,
                      Voxelize, WorkspaceCrop, select_points)
 from .view_pair import (ApplyToViews, MatchViewPair, SampleKeyPoints,
@@ -23,5 +25,6 @@ __all__ = [
     'ObjectWorkspaceCrop', 'PackGraspInputs', 'GRASPNESS_SOURCES', 'read_meta_poses',
     'read_label_image', 'reference_num_grasp_points', 'compute_frame_graspness',
     'OBJECT_BOX_MODES', 'LoadPointSegmentation', 'frame_workspace_mask',
-    'graspness_at_pixels', 'KeepScenePoints'
+    'graspness_at_pixels', 'KeepScenePoints', 'LoadDepthMask', 'LoadPointColors',
+    'LoadPointCloud', 'read_intrinsics', 'read_mask', 'read_color_image', 'read_point_cloud'
 ]

@@ -1,6 +1,7 @@
 """GSNet 6-DoF grasp detector (Wang et al., ICCV 2021, "Graspness discovery in clutters")."""
 import logging
 import math
+import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -114,7 +115,8 @@ class GSNet(BaseModel):
       applied when present; a reflection is turned into the equivalent proper gripper
       rotation by negating its z axis), after the optional test-time collision detection,
       NMS, score threshold and top-k (``test_cfg``), sorted by score (descending);
-      ``(0, 17)`` when there are none.
+      ``(0, 17)`` when there are none. The metainfo gets ``num_graspable`` (graspness-gate
+      candidates), ``num_grasps_before_nms`` and ``nms_time`` (seconds of the NMS step).
     - ``'tensor'``: a dict of the test-mode head outputs (see :meth:`forward_heads`).
 
     Args:
@@ -431,6 +433,9 @@ class GSNet(BaseModel):
             raise ValueError(f'{batch} samples but {len(data_samples)} data samples')
         cfg = self.test_cfg
         for b, ds in enumerate(data_samples):
+            # stage counts for reports: graspness-gate candidates, grasps entering NMS
+            ds.set_metainfo(dict(num_graspable=int(out['num_graspable'][b]),
+                                 num_grasps_before_nms=0, nms_time=0.0))
             if out['num_graspable'][b] == 0 and cfg['empty_if_no_graspable']:
                 ds.pred_grasps = empty_grasps()
                 continue
@@ -458,10 +463,13 @@ class GSNet(BaseModel):
                     grasps, scene, collision_thresh=float(cfg['collision_thresh']),
                     voxel_size=float(cfg['collision_voxel_size']),
                     approach_dist=float(cfg['collision_approach_dist']))]
+            t0 = time.perf_counter()
             ds.pred_grasps = postprocess_grasps(
                 grasps, nms=cfg['nms'], translation_thresh=cfg['nms_translation_thresh'],
                 rotation_thresh=math.radians(cfg['nms_rotation_thresh_deg']),
                 score_thr=cfg['score_thr'], max_num=cfg['max_num'])
+            ds.set_metainfo(dict(num_grasps_before_nms=int(grasps.shape[0]),
+                                 nms_time=time.perf_counter() - t0))
         return list(data_samples)
 
     def _collision_scene(self, points: Tensor, data_sample: Any,
