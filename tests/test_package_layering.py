@@ -1,6 +1,8 @@
 """The package's imports run one way: apis -> models, datasets, evaluation,
-visualization -> structures, registry. Nothing imports tools, robot_integration or
-projects."""
+visualization -> structures, registry. The synthetic generator writes through the
+dataset's file formats (``datasets.graspnet_io``), never the other way round: datasets and
+evaluation read every GraspNet file without the generator. Nothing imports tools,
+robot_integration or projects."""
 import ast
 import os.path as osp
 import pathlib
@@ -11,11 +13,12 @@ PKG = pathlib.Path(__file__).resolve().parents[1] / 'graspcontrast_mm'
 
 # subpackage -> subpackages it must not import (directly or lazily inside functions)
 FORBIDDEN = {
-    'structures': {'datasets', 'models', 'evaluation', 'apis', 'visualization', 'engine'},
-    'datasets': {'models', 'evaluation', 'apis', 'visualization'},
-    'evaluation': {'models', 'apis', 'visualization'},
-    'visualization': {'models', 'datasets', 'evaluation', 'apis'},
-    'models': {'datasets', 'evaluation', 'apis', 'visualization'},
+    'structures': {'datasets', 'models', 'evaluation', 'apis', 'visualization', 'engine',
+                   'synthetic'},
+    'datasets': {'models', 'evaluation', 'apis', 'visualization', 'synthetic'},
+    'evaluation': {'models', 'apis', 'visualization', 'synthetic'},
+    'visualization': {'models', 'datasets', 'evaluation', 'apis', 'synthetic'},
+    'models': {'datasets', 'evaluation', 'apis', 'visualization', 'synthetic'},
     'synthetic': {'models', 'apis', 'evaluation', 'visualization'},
 }
 OUTSIDE = ('tools', 'robot_integration', 'projects')
@@ -51,3 +54,15 @@ def test_package_never_imports_tools_or_integration():
     bad = [f'{p.relative_to(PKG.parent)} imports {n}' for p in PKG.rglob('*.py')
            for n in _imports(p) if n.split('.')[0] in OUTSIDE]
     assert not bad, '\n'.join(bad)
+
+
+def test_reading_the_dataset_does_not_load_the_generator():
+    """Importing the dataset, its transforms and the evaluators leaves the generator
+    unloaded: every GraspNet file they read goes through ``datasets.graspnet_io``."""
+    import subprocess
+    import sys
+    code = ('import sys, graspcontrast_mm.datasets, graspcontrast_mm.evaluation; '
+            'print(sorted(m for m in sys.modules if m.startswith("graspcontrast_mm.synthetic")))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=str(PKG.parent), check=True).stdout.strip().splitlines()[-1]
+    assert out == '[]', out

@@ -19,6 +19,7 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from graspcontrast_mm.registry import DATASETS, SCOPE
+from .graspnet_io import read_camera_files, read_factor_depth, read_object_id_list
 
 __all__ = [
     'GraspNetDataset', 'GRASPNET_SPLITS', 'GRASPNET_CAMERAS', 'split_scene_ids',
@@ -35,7 +36,6 @@ GRASPNET_SPLITS = {
     'all': (0, 189),
 }
 GRASPNET_CAMERAS = ('realsense', 'kinect')
-_SCENE_FILES = ('camK.npy', 'camera_poses.npy', 'cam0_wrt_table.npy')
 _FRAME_RE = re.compile(r'^(\d{4})\.png$')
 
 
@@ -225,20 +225,10 @@ class GraspNetDataset(BaseDataset):
 
     def _load_scene(self, scene_id: int) -> Dict[str, Any]:
         cam_dir = os.path.join(self._scene_dir(scene_id), self.camera)
-        arrays = {}
-        for name in _SCENE_FILES:
-            path = os.path.join(cam_dir, name)
-            if not os.path.isfile(path):
-                raise FileNotFoundError(
-                    f'scene {scene_id}: missing {name} (expected {path})')
-            arrays[name] = np.load(path).astype(np.float64)
-        K, cam_poses, cam0 = (arrays[n] for n in _SCENE_FILES)
-        if K.shape != (3, 3) or cam0.shape != (4, 4) or cam_poses.ndim != 3 or \
-                cam_poses.shape[1:] != (4, 4):
-            raise ValueError(
-                f'scene {scene_id} ({cam_dir}): bad shapes camK {K.shape}, camera_poses '
-                f'{cam_poses.shape}, cam0_wrt_table {cam0.shape}; expected (3, 3), '
-                '(n_views, 4, 4), (4, 4)')
+        try:
+            K, cam_poses, cam0 = (a.astype(np.float64) for a in read_camera_files(cam_dir))
+        except (FileNotFoundError, ValueError) as e:
+            raise type(e)(f'scene {scene_id}: {e}') from e
         depth_dir = os.path.join(cam_dir, 'depth')
         available = sorted(
             int(m.group(1)) for m in map(_FRAME_RE.match,
@@ -271,14 +261,7 @@ class GraspNetDataset(BaseDataset):
     @staticmethod
     def _read_depth_scale(cam_dir: str, frame_id: int) -> float:
         """``factor_depth`` of a scene from one frame's meta file (1000 if absent)."""
-        path = os.path.join(cam_dir, 'meta', f'{frame_id:04d}.mat')
-        if not os.path.isfile(path):
-            return 1000.0
-        import scipy.io
-        meta = scipy.io.loadmat(path, variable_names=['factor_depth'])
-        if 'factor_depth' not in meta:
-            return 1000.0
-        return float(np.asarray(meta['factor_depth']).reshape(-1)[0])
+        return read_factor_depth(os.path.join(cam_dir, 'meta', f'{frame_id:04d}.mat'))
 
     def load_data_list(self) -> List[dict]:
         """List the (scene, frame) samples; reads only the per-scene ``.npy`` files."""
@@ -343,8 +326,7 @@ class GraspNetDataset(BaseDataset):
         if not os.path.isfile(paths['object_id_list']):
             raise FileNotFoundError(f'scene {scene_id}: missing object list '
                                     f"{paths['object_id_list']} (needed in 'grasp' mode)")
-        with open(paths['object_id_list']) as f:
-            object_ids = [int(line) for line in f.read().split()]
+        object_ids = read_object_id_list(paths['object_id_list'])
         if self.check_labels:
             needed = [paths['collision_label']] + [
                 os.path.join(paths['grasp_label_dir'], f'{i:03d}_labels.npz')

@@ -17,7 +17,7 @@ from .gripper_collision import (REFERENCE_FINGER_LENGTH, GripperCollisionResult,
                                 reference_collision_iou, reference_collision_mask)
 from .points import (VoxelGrid, farthest_point_sample, match_points,
                      nearest_neighbors, random_point_indices, voxelize)
-from .workspace import (OBJECT_PIXELS_WITHOUT_DEPTH, organized_cloud,
+from .workspace import (OBJECT_PIXELS_WITHOUT_DEPTH, organized_cloud, point_graspness,
                         reference_frame_graspness, reference_workspace_mask)
 
 __all__ = [
@@ -36,5 +36,5 @@ __all__ = [
     'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels',
     'OBJECT_PIXELS_WITHOUT_DEPTH', 'organized_cloud', 'reference_workspace_mask',
     'reference_frame_graspness', 'REFERENCE_FINGER_LENGTH', 'reference_collision_iou',
-    'reference_collision_mask'
+    'reference_collision_mask', 'point_graspness'
 ]

@@ -30,7 +30,7 @@ import numpy as np
 from .frames import check_intrinsics
 
 __all__ = ['OBJECT_PIXELS_WITHOUT_DEPTH', 'organized_cloud', 'reference_workspace_mask',
-           'reference_frame_graspness']
+           'reference_frame_graspness', 'point_graspness']
 
 #: Handling of object pixels without depth in :func:`reference_workspace_mask`:
 #: ``'camera_centre'`` (the reference: such a pixel is the point (0, 0, 0) of the camera
@@ -216,3 +216,27 @@ def reference_frame_graspness(
     lo, hi = values.min(), values.max()
     out[mask] = (values - lo) / (hi - lo) if hi > lo else 0.0
     return out, mask
+
+
+def point_graspness(scores: np.ndarray,
+                    collision: Optional[np.ndarray] = None,
+                    fric_coef_thresh: float = 0.8,
+                    dtype=np.float32) -> np.ndarray:
+    """Graspness of label grasp points (GSNet).
+
+    Args:
+        scores: (Np, V, A, D) friction coefficients (-1 invalid).
+        collision: optional (Np, V, A, D) bool scene collision.
+        fric_coef_thresh: Largest friction coefficient counted.
+        dtype: output dtype (the GSNet reference computes in float64).
+
+    Returns:
+        np.ndarray: (Np,) fraction of the point's grasps with
+        ``0 < mu <= fric_coef_thresh`` and no collision.
+    """
+    scores = np.asarray(scores)
+    good = (scores > 0) & (scores <= fric_coef_thresh)
+    if collision is not None:
+        good &= ~np.asarray(collision, dtype=bool)
+    good = good.reshape(good.shape[0], -1)
+    return (good.sum(1) / max(good.shape[1], 1)).astype(dtype)

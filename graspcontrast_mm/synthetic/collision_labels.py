@@ -19,12 +19,14 @@ nearest grasp point (all objects, camera frame), min-max normalised per frame.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from ..datasets.graspnet_io import read_collision_labels as load_collision_labels
+from ..datasets.graspnet_io import write_collision_labels as save_collision_labels
 from ..structures.frames import invert_transform, transform_points
+from ..structures.workspace import point_graspness
 from ..structures.grasp import (GRASP_HEIGHT, GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH,
                                 approach_angle_to_matrix, generate_views)
 from .grasp_labels import (GraspLabels, as_trimesh, gripper_collision,
@@ -163,49 +165,6 @@ def compute_scene_collision_labels(meshes: Sequence[Any],
                                     depth_base=depth_base, height=height)
         out.append(coll)
     return out
-
-
-def save_collision_labels(path: str, collisions: Sequence[np.ndarray]) -> None:
-    """Write ``collision_labels.npz`` (``arr_0 ..``, bool) atomically."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            np.savez_compressed(f, *[np.asarray(c, dtype=bool) for c in collisions])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def load_collision_labels(path: str) -> List[np.ndarray]:
-    """Read ``collision_labels.npz`` as graspnetAPI does (``arr_0 .. arr_{n-1}``)."""
-    with np.load(path) as f:
-        return [f[f'arr_{j}'].astype(bool) for j in range(len(f.files))]
-
-
-def point_graspness(scores: np.ndarray,
-                    collision: Optional[np.ndarray] = None,
-                    fric_coef_thresh: float = 0.8,
-                    dtype=np.float32) -> np.ndarray:
-    """Graspness of label grasp points (GSNet).
-
-    Args:
-        scores: (Np, V, A, D) friction coefficients (-1 invalid).
-        collision: optional (Np, V, A, D) bool scene collision.
-        fric_coef_thresh: Largest friction coefficient counted.
-        dtype: output dtype (the GSNet reference computes in float64).
-
-    Returns:
-        np.ndarray: (Np,) fraction of the point's grasps with
-        ``0 < mu <= fric_coef_thresh`` and no collision.
-    """
-    scores = np.asarray(scores)
-    good = (scores > 0) & (scores <= fric_coef_thresh)
-    if collision is not None:
-        good &= ~np.asarray(collision, dtype=bool)
-    good = good.reshape(good.shape[0], -1)
-    return (good.sum(1) / max(good.shape[1], 1)).astype(dtype)
 
 
 def compute_point_graspness(scene_points_cam: np.ndarray,

@@ -53,8 +53,8 @@ from .labelled_scene import (GRASPNESS_DIR, LabelConfig, compute_scene_labels,
 from .objects import LIBRARY_VERSION, ObjectLibrary, object_ids_of_set
 from .renderer import SceneRenderer
 from .scene_layout import LayoutConfig, SceneLayout, settle_objects
-from .writer import (GraspNetLayout, write_annotation_xml, write_meta_mat,
-                     write_object_id_list, write_ply_mesh, write_png)
+from .writer import (GraspNetLayout, write_annotation_xml, write_camera_files,
+                     write_meta_mat, write_object_id_list, write_ply_mesh, write_png)
 
 __all__ = [
     'SyntheticConfig', 'PRESETS', 'get_preset', 'generate_dataset', 'generate_scene',
@@ -468,9 +468,7 @@ def generate_scene(root: str, scene_id: int, cfg: SyntheticConfig, *,
             camera_poses = invert_transform(T_world_cam0)[None] @ T_world_cams
             cam_dir = os.path.join(tmp_dir, camera)
             os.makedirs(cam_dir)
-            np.save(os.path.join(cam_dir, 'camK.npy'), K)
-            np.save(os.path.join(cam_dir, 'camera_poses.npy'), camera_poses)
-            np.save(os.path.join(cam_dir, 'cam0_wrt_table.npy'), T_world_cam0)
+            write_camera_files(cam_dir, K, camera_poses, T_world_cam0)
             noise_cfg = NOISE_PRESETS[camera]
             view_iter = range(cfg.num_views)
             if progress:

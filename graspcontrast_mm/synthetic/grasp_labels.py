@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..datasets.graspnet_io import read_grasp_labels, write_grasp_labels
 from ..structures.grasp import (GRASP_HEIGHT, GRASP_MAX_WIDTH, GRIPPER_DEPTH_BASE,
                                 GRIPPER_FINGER_WIDTH, LABEL_DEPTHS, NUM_ANGLES, NUM_VIEWS,
                                 approach_angle_to_matrix, generate_views)
@@ -571,33 +571,19 @@ def compute_grasp_labels(mesh: Any,
 
 
 def save_grasp_labels(path: str, labels: GraspLabels, compress: bool = True) -> None:
-    """Write ``grasp_label/XXX_labels.npz`` atomically (temporary file, then rename).
+    """Write ``grasp_label/XXX_labels.npz`` atomically
+    (:func:`graspcontrast_mm.datasets.graspnet_io.write_grasp_labels`).
 
     Args:
         path: Output path.
         labels: Label arrays (written as float32 / bool, the dtypes graspnetAPI reads).
-        compress: Use ``np.savez_compressed``.
+        compress: Deflate the members.
     """
-    arrays = dict(points=np.asarray(labels.points, np.float32),
-                  offsets=np.asarray(labels.offsets, np.float32),
-                  collision=np.asarray(labels.collision, bool),
-                  scores=np.asarray(labels.scores, np.float32))
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            (np.savez_compressed if compress else np.savez)(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_grasp_labels(path, labels.points, labels.offsets, labels.collision,
+                       labels.scores, compress=compress)
 
 
 def load_grasp_labels(path: str) -> GraspLabels:
-    """Read a ``XXX_labels.npz`` (ours or GraspNet-1Billion's)."""
-    with np.load(path) as f:
-        return GraspLabels(points=f['points'].astype(np.float32),
-                           offsets=f['offsets'].astype(np.float32),
-                           collision=f['collision'].astype(bool),
-                           scores=f['scores'].astype(np.float32))
+    """Read a ``XXX_labels.npz`` (ours or GraspNet-1Billion's) with
+    :func:`graspcontrast_mm.datasets.graspnet_io.read_grasp_labels`."""
+    return GraspLabels(**read_grasp_labels(path, collision='required'))

@@ -28,9 +28,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..datasets.graspnet_io import (read_graspness_file, save_npz_deterministic,
+                                    write_collision_labels, write_grasp_labels,
+                                    write_graspness_map)
 from ..structures.grasp import GRASP_MAX_WIDTH
-from ..structures.workspace import reference_frame_graspness
-from .collision_labels import compute_scene_collision_labels, point_graspness
+from ..structures.workspace import point_graspness, reference_frame_graspness
+from .collision_labels import compute_scene_collision_labels
 from .grasp_labels import (GraspLabelConfig, GraspLabels, check_graspable_mesh,
                            compute_grasp_labels, load_grasp_labels)
 
@@ -88,38 +91,6 @@ class LabelConfig:
         return GraspLabelConfig(point_spacing=self.point_spacing,
                                 max_points=self.max_points,
                                 collision_spacing=self.collision_spacing, seed=self.seed)
-
-
-def save_npz_deterministic(path: str, arrays: Dict[str, np.ndarray],
-                           compress: bool = True) -> None:
-    """Write an ``.npz`` atomically with identical bytes for identical arrays.
-
-    ``np.savez`` stamps every member with the current time; here every member carries a
-    fixed time stamp, so a dataset generated twice with the same seed is byte-identical.
-    The file reads with ``np.load`` like any ``.npz``.
-
-    Args:
-        path: Output path.
-        arrays: Member name (without ``.npy``) -> array (no object arrays).
-        compress: Deflate the members.
-    """
-    import zipfile
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    try:
-        with zipfile.ZipFile(tmp, 'w', compression=method, allowZip64=True) as zf:
-            for key, value in arrays.items():
-                info = zipfile.ZipInfo(f'{key}.npy', date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = method
-                info.external_attr = 0o644 << 16
-                with zf.open(info, 'w', force_zip64=True) as member:
-                    np.lib.format.write_array(member, np.asanyarray(value),
-                                              allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def graspness_path(root: str, scene_dir_name: str, camera: str, frame_id: int) -> str:
@@ -191,12 +162,8 @@ def ensure_object_files(layout, model, cfg: LabelConfig) -> Dict[str, float]:
     if not os.path.isfile(paths['label']):
         t0 = time.perf_counter()
         labels = compute_grasp_labels(model, cfg.grasp_label_config(), name=name)
-        # same arrays and dtypes as ``save_grasp_labels``, reproducible bytes
-        save_npz_deterministic(paths['label'], {
-            'points': labels.points.astype(np.float32),
-            'offsets': labels.offsets.astype(np.float32),
-            'collision': labels.collision.astype(bool),
-            'scores': labels.scores.astype(np.float32)})
+        write_grasp_labels(paths['label'], labels.points, labels.offsets, labels.collision,
+                           labels.scores)
         timings['label'] = time.perf_counter() - t0
     need_textured = cfg.write_textured and not (os.path.isfile(paths['obj'])
                                                 and os.path.isfile(paths['sdf']))
@@ -227,8 +194,7 @@ class SceneLabels:
 
     def save_collisions(self, path: str) -> None:
         """Write ``collision_labels.npz`` (``arr_0 ..``, bool) atomically."""
-        save_npz_deterministic(path, {f'arr_{i}': np.asarray(c, dtype=bool)
-                                      for i, c in enumerate(self.collisions)})
+        write_collision_labels(path, self.collisions)
 
 
 def compute_scene_labels(layout, models: Sequence, poses_world: np.ndarray,
@@ -300,12 +266,12 @@ def frame_graspness_map(depth_m: np.ndarray, label: np.ndarray, K: np.ndarray,
 
 
 def save_graspness_map(path: str, graspness: np.ndarray) -> None:
-    """Write a float16 (H, W) graspness map with ``np.save`` (no pickle)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f:
-        np.save(f, np.asarray(graspness, dtype=np.float16), allow_pickle=False)
+    """Write a float16 (H, W) graspness map
+    (:func:`graspcontrast_mm.datasets.graspnet_io.write_graspness_map`)."""
+    write_graspness_map(path, graspness)
 
 
 def load_graspness_map(path: str) -> np.ndarray:
-    """Read ``graspness/scene_XXXX/{camera}/NNNN.npy``: float16 (H, W) in [0, 1]."""
-    return np.load(path, allow_pickle=False)
+    """Read ``graspness/scene_XXXX/{camera}/NNNN.npy``: float16 (H, W) in [0, 1]
+    (:func:`graspcontrast_mm.datasets.graspnet_io.read_graspness_file`)."""
+    return read_graspness_file(path)

@@ -2,13 +2,13 @@
 
 Frames, units and keys: ``docs/data_flow.md``.
 """
+from ..graspnet_io import read_label_image, read_meta_poses
 from .augmentation import RandomFlipRotate
 from .formatting import PackPointsInputs, PackViewPairInputs, pack_view_tensors
 from .grasp_labels import (GRASPNESS_SOURCES, OBJECT_BOX_MODES, LoadGraspLabels,
                            LoadPointSegmentation, ObjectWorkspaceCrop, PackGraspInputs,
                            compute_frame_graspness, frame_workspace_mask,
-                           graspness_at_pixels, read_label_image, read_meta_poses,
-                           reference_num_grasp_points)
+                           graspness_at_pixels, reference_num_grasp_points)
 from .loading import (LoadDepthImage, LoadDepthMask, LoadPointCloud, LoadPointColors,
                       read_color_image, read_depth_image, read_intrinsics, read_mask,
                       read_point_cloud)

@@ -39,16 +39,17 @@ from mmengine.logging import print_log
 from mmdet3d.structures import PointData
 
 from graspcontrast_mm.registry import TRANSFORMS
-from graspcontrast_mm.structures import (OBJECT_PIXELS_WITHOUT_DEPTH,
+from graspcontrast_mm.structures import (OBJECT_PIXELS_WITHOUT_DEPTH, point_graspness,
                                          reference_frame_graspness, reference_workspace_mask)
+from ..graspnet_io import (read_collision_labels, read_graspness_file, read_grasp_labels,
+                           read_label_image, read_meta_poses)
 from .formatting import PackPointsInputs
-from .loading import read_depth_image, read_single_channel_image
+from .loading import read_depth_image
 from .points import _view_name, select_points
 from .view_pair import view_points_world
 
 __all__ = [
-    'GRASPNESS_SOURCES', 'OBJECT_BOX_MODES', 'read_meta_poses', 'read_label_image',
-    'reference_num_grasp_points', 'compute_frame_graspness', 'frame_workspace_mask',
+    'GRASPNESS_SOURCES', 'OBJECT_BOX_MODES', 'reference_num_grasp_points', 'compute_frame_graspness', 'frame_workspace_mask',
     'graspness_at_pixels', 'LoadPointSegmentation', 'LoadGraspLabels',
     'ObjectWorkspaceCrop', 'PackGraspInputs'
 ]
@@ -58,49 +59,6 @@ _WARNING = 30  # logging.WARNING
 GRASPNESS_SOURCES = ('auto', 'file', 'compute')
 #: How :class:`ObjectWorkspaceCrop` builds the object box.
 OBJECT_BOX_MODES = ('reference', 'points')
-
-
-def read_meta_poses(meta_path: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Object ids and poses of a frame from GraspNet's ``meta/NNNN.mat``.
-
-    Args:
-        meta_path: path of the ``.mat`` file (``poses`` (3, 4, n), ``cls_indexes`` (1, n)).
-
-    Returns:
-        tuple: ``object_ids`` int64 (n,) 0-based (``cls_indexes - 1``) and ``poses``
-        float64 (n, 4, 4) ``T_cam_obj`` (camera frame of this frame, metres).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file lacks ``poses`` / ``cls_indexes`` or their shapes disagree.
-    """
-    if not osp.isfile(meta_path):
-        raise FileNotFoundError(f'meta file not found: {meta_path}')
-    import scipy.io
-    meta = scipy.io.loadmat(meta_path, variable_names=['poses', 'cls_indexes'])
-    if 'poses' not in meta or 'cls_indexes' not in meta:
-        raise ValueError(f'{meta_path}: needs poses and cls_indexes')
-    cls = np.asarray(meta['cls_indexes']).reshape(-1)
-    poses = np.asarray(meta['poses'], np.float64)
-    if poses.ndim == 2 and len(cls) == 1:
-        poses = poses[:, :, None]
-    if poses.shape[:2] != (3, 4) or poses.reshape(3, 4, -1).shape[2] != len(cls):
-        raise ValueError(f'{meta_path}: poses {poses.shape} do not match '
-                         f'{len(cls)} cls_indexes (expected (3, 4, n))')
-    poses = poses.reshape(3, 4, -1)
-    out = np.tile(np.eye(4), (len(cls), 1, 1))
-    out[:, :3, :] = np.transpose(poses, (2, 0, 1))
-    return np.rint(cls).astype(np.int64) - 1, out
-
-
-def read_label_image(label_path: str) -> np.ndarray:
-    """Read GraspNet's ``label/NNNN.png`` (uint8, ``obj_id + 1`` per pixel, 0 = none).
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: undecodable or not single-channel.
-    """
-    return read_single_channel_image(label_path, 'label image')
 
 
 def _label_image(results: dict) -> np.ndarray:
@@ -405,28 +363,20 @@ class LoadGraspLabels(BaseTransform):
     # ------------------------------------------------------------------ file access
     def _object_labels(self, path: str) -> Dict[str, np.ndarray]:
         def load():
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'grasp label file not found: {path}')
-            with np.load(path) as f:
-                missing = [k for k in ('points', 'offsets', 'scores') if k not in f.files]
-                if missing:
-                    raise ValueError(f'{path}: missing arrays {missing}')
-                out = dict(points=f['points'].astype(np.float32),
-                           widths=np.ascontiguousarray(f['offsets'][..., 2],
-                                                       dtype=np.float32),
-                           scores=f['scores'].astype(np.float32))
-                if self.with_object_collision and 'collision' in f.files:
-                    out['collision'] = f['collision'].astype(bool)
+            arrays = read_grasp_labels(
+                path, collision='optional' if self.with_object_collision else 'skip')
+            out = dict(points=arrays['points'],
+                       widths=np.ascontiguousarray(arrays['offsets'][..., 2]),
+                       scores=arrays['scores'])
+            if 'collision' in arrays:
+                out['collision'] = arrays['collision']
             return out
 
         return self._labels.get(path, load)
 
     def _scene_collisions(self, path: str) -> Dict[str, Any]:
         def load():
-            if not osp.isfile(path):
-                raise FileNotFoundError(f'collision label file not found: {path}')
-            from graspcontrast_mm.synthetic.collision_labels import load_collision_labels
-            return dict(arrays=load_collision_labels(path), graspness={})
+            return dict(arrays=read_collision_labels(path), graspness={})
 
         return self._collisions.get(path, load)
 
@@ -434,7 +384,6 @@ class LoadGraspLabels(BaseTransform):
                                scores: np.ndarray, collision: np.ndarray) -> np.ndarray:
         cached = entry['graspness'].get(index)
         if cached is None:
-            from graspcontrast_mm.synthetic.collision_labels import point_graspness
             cached = point_graspness(scores, collision, self.graspness_fric_thresh,
                                      dtype=np.float64)
             entry['graspness'][index] = cached
@@ -518,7 +467,7 @@ class LoadGraspLabels(BaseTransform):
             if path is None or not osp.isfile(path):
                 raise FileNotFoundError(f'graspness file not found: {path} '
                                         "(graspness_source='file')")
-            values = np.load(path, allow_pickle=False)
+            values = read_graspness_file(path)
             mask = None
             if values.shape != tuple(shape):  # reference layout: needs its workspace
                 mask, _ = frame_workspace_mask(results, self.workspace_margin,

@@ -18,6 +18,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from ...datasets.graspnet_io import (read_annotation_poses, read_camera_poses,
+                                     read_meta_poses)
 from ..dexnet_io import load_dexnet_object, load_model_points, table_points
 from .eval_grasp import EvalObject, transform_points
 
@@ -96,19 +98,9 @@ def load_frame_objects(root: str, scene_id: int, camera: str, frame_id: int,
     """
     cam_dir = osp.join(root, 'scenes', f'scene_{int(scene_id):04d}', camera)
     if pose_source == 'annotations':
-        from graspnetAPI.utils.eval_utils import parse_posevector
-        from graspnetAPI.utils.xmlhandler import xmlReader
-        path = osp.join(cam_dir, 'annotations', f'{int(frame_id):04d}.xml')
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'annotation file not found: {path}')
-        ids, poses = [], []
-        for vec in xmlReader(path).getposevectorlist():
-            obj_id, mat = parse_posevector(vec)
-            ids.append(int(obj_id))
-            poses.append(mat)
-        return ids, poses
+        return read_annotation_poses(osp.join(cam_dir, 'annotations',
+                                              f'{int(frame_id):04d}.xml'))
     if pose_source == 'meta':
-        from graspcontrast_mm.datasets.transforms.grasp_labels import read_meta_poses
         ids, poses = read_meta_poses(osp.join(cam_dir, 'meta', f'{int(frame_id):04d}.mat'))
         return [int(i) for i in ids], list(poses)
     raise ValueError(f'pose_source must be one of {POSE_SOURCES}, got {pose_source!r}')
@@ -119,11 +111,7 @@ def _scene_poses(root: str, scene_id: int, camera: str) -> Tuple[np.ndarray, np.
     if key in _SCENE_POSES:
         return _SCENE_POSES[key]
     cam_dir = osp.join(root, 'scenes', f'scene_{int(scene_id):04d}', camera)
-    paths = [osp.join(cam_dir, n) for n in ('camera_poses.npy', 'cam0_wrt_table.npy')]
-    for p in paths:
-        if not osp.isfile(p):
-            raise FileNotFoundError(f'camera pose file not found: {p}')
-    value = (np.load(paths[0]), np.load(paths[1]))
+    value = read_camera_poses(cam_dir)
     _SCENE_POSES[key] = value
     while len(_SCENE_POSES) > 8:
         _SCENE_POSES.popitem(last=False)
