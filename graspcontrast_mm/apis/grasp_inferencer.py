@@ -14,13 +14,10 @@ of its input (OpenCV: x right, y down, z forward), in metres; ``K`` is in pixels
 image holds ``depth_m * depth_scale`` (uint16 millimetres: ``depth_scale = 1000``).
 """
 import copy
-import json
 import os
 import os.path as osp
-import tempfile
 import time
 import warnings
-from contextlib import contextmanager
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -30,9 +27,8 @@ from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
-from graspcontrast_mm.datasets.transforms import (DepthToPoints, LoadPointCloud,
-                                                  ObjectWorkspaceCrop, PointSample,
-                                                  Voxelize, WorkspaceCrop, read_intrinsics,
+from graspcontrast_mm.datasets.transforms import (DepthToPoints, ObjectWorkspaceCrop,
+                                                  PointSample, Voxelize, read_intrinsics,
                                                   read_mask, read_point_cloud)
 from graspcontrast_mm.engine.checkpoint_compat import load_checkpoint_file
 from graspcontrast_mm.engine.checkpoint_config import config_from_checkpoint
@@ -42,58 +38,22 @@ from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN
 from graspcontrast_mm.visualization import render_grasps, write_image
 from .grasp_selection import (DEFAULT_COLLISION_CFG, DEFAULT_SUPPORT_PLANE_CFG,
                               fit_support_plane, merge_options, select_grasps)
+from .grasp_outputs import format_grasps, grasp_summary, save_grasps_npy, write_json
 from .inference_inputs import (complete_pipeline, find_test_pipeline, kind_pipeline,
-                               normalize_input, run_pipeline, type_name)
+                               load_input, normalize_input, type_name)
 
 __all__ = ['GraspInferencer', 'read_intrinsics', 'read_point_cloud', 'read_mask',
            'save_grasps_npy']
-
-
-def _atomic_write(path: str, write, suffix: str, mode: str) -> str:
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp_', suffix=suffix, dir=folder)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
-
-
-def save_grasps_npy(path: str, grasps: np.ndarray) -> str:
-    """Save (K, 17) grasp rows as ``.npy`` atomically (``GraspGroup(path)`` reloads it)."""
-    rows = np.asarray(grasps).reshape(-1, GRASP_ARRAY_LEN)
-    return _atomic_write(path, lambda f: np.save(f, rows), '.npy', 'wb')
-
-
-@contextmanager
-def _seeded_numpy(seed: Optional[int]):
-    """Run with numpy's global RNG seeded, restoring its state afterwards."""
-    if seed is None:
-        yield
-        return
-    state = np.random.get_state()
-    np.random.seed(int(seed) % (2**32))
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
 
 
 @INFERENCERS.register_module(name=['GraspInferencer', 'gsnet'])
 class GraspInferencer(BaseInferencer):
     """6-DoF grasp detection on depth images, point clouds and GraspNet frames.
 
-    Model: ``model`` is a config (path, :class:`Config` or dict with a ``model`` key) and
-    ``weights`` a checkpoint; or ``model=None`` with a checkpoint that embeds its config
-    (``meta['cfg']``, parsed as data by :func:`~graspcontrast_mm.engine.parse_config_text`,
-    never executed). Weights load through
-    :func:`~graspcontrast_mm.engine.load_model_checkpoint` (the loader of ``tools/test.py``).
-    The model must predict ``pred_grasps`` (GSNet, or ``predicts_grasps = True``).
+    Model: a config (path, :class:`Config` or dict) and a checkpoint, or ``model=None`` and
+    a checkpoint embedding its config (``meta['cfg']``, parsed as data, never executed);
+    weights load through :func:`~graspcontrast_mm.engine.load_model_checkpoint` (as in
+    ``tools/test.py``). It must predict ``pred_grasps`` (GSNet, or ``predicts_grasps``).
 
     Preprocessing: the config's test pipeline (``test_dataloader.dataset.pipeline``, as
     ``tools/test.py`` runs it) with only its loading steps swapped for the input's kind
@@ -134,10 +94,10 @@ class GraspInferencer(BaseInferencer):
         support_plane_cfg: settings of the ``support_plane`` call option
             (:data:`~.grasp_selection.DEFAULT_SUPPORT_PLANE_CFG`).
 
-    Raises (at construction): ``CheckpointLoadError``, ``UnsafeConfigError``,
-    ``CheckpointMismatchError`` / ``NonFiniteWeightsError`` (strict loading), ``TypeError``
-    (not a grasp detector). Points farther than :attr:`max_workspace_distance` from the
-    camera (implausible intrinsics or units) are a ``ValueError``.
+    Raises ``CheckpointLoadError``, ``UnsafeConfigError``, ``CheckpointMismatchError`` /
+    ``NonFiniteWeightsError`` or ``TypeError`` (not a grasp detector) at construction; bad
+    input is a ``ValueError`` / ``FileNotFoundError`` / ``KeyError`` naming the input, e.g.
+    points farther than :attr:`max_workspace_distance` (wrong intrinsics or units).
     """
 
     #: Clock of the stage timings (wall time); ``time.process_time`` gives CPU time.
@@ -268,18 +228,13 @@ class GraspInferencer(BaseInferencer):
     def preprocess(self, inputs: list, batch_size: int = 1, intrinsics: Any = None,
                    depth_scale: Optional[float] = None, mask: Any = None,
                    seed: Optional[int] = 0, support_plane: bool = False, **kwargs):
-        """Load and pack the inputs; yields batches for :meth:`forward`.
+        """Load and pack the inputs; yields batches of ``batch_size`` for :meth:`forward`.
 
-        Args:
-            inputs: list of inputs (see the class docstring).
-            batch_size: frames per model call.
-            intrinsics / depth_scale / mask: defaults of depth inputs.
-            seed: seed of numpy's global RNG while an input runs through the pipeline
-                (its ``PointSample``; None: the RNG as it is).
-            support_plane: scene-aware inference for depth inputs: fit the support plane
-                (:func:`~.grasp_selection.fit_support_plane`, whole image, mask ignored)
-                and drop the grasps whose centre lies on or below it (plus
-                ``support_plane_cfg['min_height']``). Off by default; other inputs ignore it.
+        ``intrinsics`` / ``depth_scale`` / ``mask``: defaults of depth inputs. ``seed``:
+        numpy's global RNG while an input runs through the pipeline (None: as it is).
+        ``support_plane``: scene-aware inference for depth inputs (off by default): fit the
+        support plane (:func:`~.grasp_selection.fit_support_plane`, whole image, mask
+        ignored) and drop grasps not higher than ``support_plane_cfg['min_height']`` above.
         """
         defaults = dict(intrinsics=intrinsics, depth_scale=depth_scale, mask=mask,
                         seed=seed, support_plane=bool(support_plane))
@@ -295,21 +250,9 @@ class GraspInferencer(BaseInferencer):
         t0 = self.clock()
         kind, results, desc, name = normalize_input(item, index, defaults)
         opts = item if isinstance(item, Mapping) else {}
-        transforms = self.pipelines[kind].transforms
-        with _seeded_numpy(opts.get('seed', defaults['seed'])):
-            results = run_pipeline(transforms[:-1], results, f'input {index}')
-        if isinstance(results.get('depth_mask'), np.ndarray):
-            desc['mask_pixels'] = int(results['depth_mask'].sum())
-        if kind == 'points':
-            desc['num_points'] = results['num_input_points']
-        elif kind == 'graspnet':
-            desc['workspace'] = ', '.join(self._workspace(t, results) for t in transforms
-                                          if isinstance(t, (ObjectWorkspaceCrop,
-                                                            WorkspaceCrop))) or 'none'
-        packed = transforms[-1](results)
+        results, packed = load_input(self.pipelines[kind], kind, results, desc,
+                                     f'input {index}', opts.get('seed', defaults['seed']))
         ds = packed['data_samples']
-        if results.get('scene_colors') is not None:
-            ds.scene_colors = results['scene_colors']
         plane = None
         if kind == 'depth' and opts.get('support_plane', defaults['support_plane']):
             plane = fit_support_plane(results['depth_raw'].astype(np.float64) /
@@ -326,31 +269,16 @@ class GraspInferencer(BaseInferencer):
             timings={'preprocess': self.clock() - t0}))
         return packed
 
-    @staticmethod
-    def _workspace(t, results: dict) -> str:
-        if isinstance(t, WorkspaceCrop):
-            return f'world box {t.world_bounds.tolist()}'
-        if results.get('objectness_label') is None and results.get('pts_instance_mask') is None:
-            return f'table box {np.asarray(results["workspace_bounds"]).tolist()}'
-        return f'objects + {t.margin} m (label image)'
-
     # ------------------------------------------------------------------ forward
     @torch.no_grad()
     def forward(self, inputs: dict, top_k: Optional[int] = None,
                 score_thr: Optional[float] = None,
                 collision_filter: bool = True, **kwargs) -> list:
-        """Model (with its own NMS), then :func:`~.grasp_selection.select_grasps`.
-
-        Args:
-            inputs: a collated batch from :meth:`preprocess`.
-            top_k: keep the best ``top_k`` grasps per input (None: all).
-            score_thr: drop grasps with a lower score (None: keep all).
-            collision_filter: drop grasps whose gripper model collides with the scene
-                (``collision_cfg``).
-
-        Returns:
-            list: data samples with ``pred_grasps`` float32 (K, 17), camera frame.
-        """
+        """The model (decoding and NMS: its ``test_cfg``), then
+        :func:`~.grasp_selection.select_grasps` once per sample: the collision filter
+        (``collision_filter``, ``collision_cfg``), the support plane, ``score_thr`` and
+        ``top_k`` (None: all). Returns the data samples with ``pred_grasps`` float32
+        (K, 17), camera frame, and the counts and timings in their metainfo."""
         if top_k is not None and int(top_k) < 1:
             raise ValueError(f'top_k must be >= 1 or None, got {top_k}')
         self._timer.pop('backbone', None)
@@ -403,21 +331,11 @@ class GraspInferencer(BaseInferencer):
                   img_out_dir: str = '', view: str = 'camera',
                   image_size: Optional[Tuple[int, int]] = None,
                   max_grasps_drawn: Optional[int] = 50, **kwargs) -> Optional[list]:
-        """Pictures of the grasps (blue = low score, red = high).
-
-        Args:
-            inputs: the original inputs (unused; the data samples hold the scene).
-            preds: data samples from :meth:`forward`.
-            return_vis: return the pictures.
-            img_out_dir: write ``img_out_dir/NAME.png`` when given.
-            view: ``'camera'`` (the sensor's viewpoint; needs ``K``, else a virtual camera
-                at the sensor) or ``'oblique'``.
-            image_size: ``(W, H)``; default: the depth image's size for the camera view.
-            max_grasps_drawn: draw the best this many grasps.
-
-        Returns:
-            list or None: uint8 (H, W, 3) RGB pictures when ``return_vis``.
-        """
+        """Pictures of the grasps (blue = low score, red = high): ``view='camera'`` (the
+        sensor's viewpoint; a virtual camera at the sensor without ``K``) or ``'oblique'``;
+        ``image_size`` ``(W, H)`` (default: the depth image's, at most 960 px); the best
+        ``max_grasps_drawn``. Written to ``img_out_dir/NAME.png`` when given; uint8
+        (H, W, 3) RGB pictures returned with ``return_vis``."""
         if not return_vis and not img_out_dir:
             return None
         out = []
@@ -451,19 +369,9 @@ class GraspInferencer(BaseInferencer):
     def postprocess(self, preds: list, visualization: Optional[list] = None,
                     return_datasample: bool = False, pred_out_dir: str = '',
                     print_result: bool = False, **kwargs) -> dict:
-        """GraspGroups, summaries and files.
-
-        Args:
-            preds: data samples from :meth:`forward`.
-            visualization: pictures from :meth:`visualize`.
-            return_datasample: return the data samples instead of GraspGroups.
-            pred_out_dir: write ``NAME.npy`` (grasp rows, atomic) and ``NAME.json``
-                (summary) there when given.
-            print_result: print the best grasps of every input.
-
-        Returns:
-            dict: ``predictions``, ``visualization``, ``summaries``.
-        """
+        """``{'predictions': GraspGroups (data samples with return_datasample),
+        'visualization', 'summaries'}``; ``pred_out_dir``: write ``NAME.npy`` (rows,
+        atomic) and ``NAME.json`` (summary); ``print_result``: print the best grasps."""
         from graspnetAPI import GraspGroup
         groups, summaries = [], []
         for ds in preds:
@@ -475,10 +383,13 @@ class GraspInferencer(BaseInferencer):
                 files['grasps'] = save_grasps_npy(osp.join(pred_out_dir, f'{name}.npy'),
                                                   grasps)
                 files['summary'] = osp.join(pred_out_dir, f'{name}.json')
-            summary = self._summary(ds, grasps, files)
+            summary = grasp_summary(meta, grasps, files, checkpoint=self._weights,
+                                    preprocessing=dict(
+                                        source=self.settings_source,
+                                        **{k: self.settings[k] for k in
+                                           ('num_points', 'voxel_size', 'depth_range')}))
             if pred_out_dir:
-                _atomic_write(files['summary'], lambda f: json.dump(summary, f, indent=2),
-                              '.json', 'w')
+                write_json(files['summary'], summary)
             if print_result:
                 print(self.format_grasps(grasps, title=f'{name}: {grasps.shape[0]} grasps'))
             groups.append(GraspGroup(grasps.astype(np.float64)))
@@ -486,69 +397,19 @@ class GraspInferencer(BaseInferencer):
         return dict(predictions=list(preds) if return_datasample else groups,
                     visualization=visualization, summaries=summaries)
 
-    def _summary(self, ds, grasps: np.ndarray, files: dict) -> dict:
-        meta = ds.metainfo
-        top = grasps[:10]
-        return dict(
-            input=meta.get('input_desc', {}), name=meta['input_name'],
-            frame='camera', units='metres',
-            num_grasps=int(grasps.shape[0]),
-            top_scores=[round(float(s), 6) for s in top[:, 0]],
-            top_grasps=[dict(score=float(g[0]), width=float(g[1]), depth=float(g[3]),
-                             translation=[float(v) for v in g[13:16]],
-                             approach=[float(g[4]), float(g[7]), float(g[10])])
-                        for g in top[:5]],
-            num_scene_points=meta.get('num_scene_points'),
-            num_sampled_points=meta.get('num_sampled_points'),
-            num_voxels=meta.get('num_voxels'),
-            num_grasps_model=meta.get('num_grasps_model'),
-            num_grasps_nms=meta.get('num_grasps_nms'),
-            num_collisions=meta.get('num_collisions'),
-            num_graspable=meta.get('num_graspable'),
-            num_below_support_plane=meta.get('num_below_support_plane'),
-            support_plane=meta.get('support_plane'),
-            collision_filter=meta.get('collision_filter'),
-            top_k=meta.get('top_k'), score_thr=meta.get('score_thr'),
-            timings_s={k: round(float(v), 6) for k, v in meta.get('timings', {}).items()},
-            preprocessing=dict(source=self.settings_source,
-                               num_points=self.settings['num_points'],
-                               voxel_size=self.settings['voxel_size'],
-                               depth_range=list(self.settings['depth_range'])),
-            checkpoint=self._weights, files=files)
-
-    @staticmethod
-    def format_grasps(grasps: np.ndarray, title: str = '', max_rows: int = 10) -> str:
-        """A text table of the best grasps (score, width, depth, translation, approach)."""
-        grasps = np.asarray(grasps).reshape(-1, GRASP_ARRAY_LEN)
-        lines = [title] if title else []
-        lines.append(f"{'#':>3} {'score':>7} {'width':>6} {'depth':>6} "
-                     f"{'x':>7} {'y':>7} {'z':>7}   approach (camera frame)")
-        for i, g in enumerate(grasps[:max_rows]):
-            lines.append(f'{i:>3} {g[0]:7.3f} {g[1]:6.3f} {g[3]:6.3f} {g[13]:7.3f} '
-                         f'{g[14]:7.3f} {g[15]:7.3f}   ({g[4]:+.2f}, {g[7]:+.2f}, '
-                         f'{g[10]:+.2f})')
-        return '\n'.join(lines)
+    #: Text table of the best grasps (:func:`~.grasp_outputs.format_grasps`).
+    format_grasps = staticmethod(format_grasps)
 
     # ------------------------------------------------------------------ call
     def __call__(self, inputs: Any, return_datasamples: bool = False, batch_size: int = 1,
                  out_dir: str = '', **kwargs) -> dict:
-        """Detect grasps.
+        """Detect grasps on one input or a list (see the class docstring).
 
-        Args:
-            inputs: one input or a list (see the class docstring).
-            return_datasamples: return data samples instead of GraspGroups.
-            batch_size: frames per model call.
-            out_dir: when given, write ``out_dir/preds/NAME.npy`` (grasp rows),
-                ``out_dir/preds/NAME.json`` (summary: counts, top scores, timings, input)
-                and ``out_dir/vis/NAME.png`` (picture).
-            **kwargs: ``intrinsics``, ``depth_scale``, ``mask``, ``seed`` (inputs);
-                ``top_k``, ``score_thr``, ``collision_filter`` (grasp selection);
-                ``return_vis``, ``view``, ``image_size``, ``max_grasps_drawn``
-                (pictures); ``print_result``.
-
-        Returns:
-            dict: ``predictions`` (list of ``GraspGroup``), ``visualization``,
-            ``summaries``.
+        ``out_dir``: write ``out_dir/preds/NAME.npy`` (grasp rows), ``NAME.json`` (summary:
+        input, counts, top scores, timings) and ``out_dir/vis/NAME.png`` (picture).
+        ``kwargs``: those of :meth:`preprocess` (``intrinsics``, ``depth_scale``, ``mask``,
+        ``seed``, ``support_plane``), :meth:`forward` (``top_k``, ``score_thr``,
+        ``collision_filter``), :meth:`visualize` and :meth:`postprocess`.
         """
         if out_dir:
             kwargs.setdefault('img_out_dir', osp.join(out_dir, 'vis'))

@@ -26,6 +26,7 @@ without one of the steps the model needs (:data:`REQUIRED_STEPS`) gets that step
 import copy
 import os
 import os.path as osp
+from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,7 +36,8 @@ from graspcontrast_mm.datasets.transforms import Voxelize, read_depth_image, rea
 from graspcontrast_mm.datasets.transforms.loading import _as_array
 
 __all__ = ['DEFAULT_TEST_PIPELINE', 'REQUIRED_STEPS', 'FRAME_ONLY', 'find_test_pipeline',
-           'complete_pipeline', 'kind_pipeline', 'normalize_input', 'run_pipeline']
+           'complete_pipeline', 'kind_pipeline', 'normalize_input', 'load_input',
+           'run_pipeline']
 
 #: Preprocessing of a config without a test pipeline (GSNet's reference test protocol;
 #: ``Voxelize.feat_mode`` follows the backbone's input channels).
@@ -297,15 +299,70 @@ def _graspnet_input(item: dict, defaults: dict) -> Tuple[dict, dict, str]:
     return results, desc, f'scene_{scene:04d}_{camera}_{frame:04d}'
 
 
+def load_input(pipeline: Compose, kind: str, results: dict, desc: dict, where: str,
+               seed: Optional[int]) -> Tuple[dict, dict]:
+    """Run an input through its kind's pipeline (:func:`run_pipeline`), completing its
+    description ``desc`` (mask pixels, input points, workspace) on the way.
+
+    Returns:
+        tuple: the results before the packing step, and the packed dict (its data sample
+        holds ``scene_points`` and, when known, ``scene_colors``).
+    """
+    transforms = pipeline.transforms
+    results = run_pipeline(transforms[:-1], results, where, seed)
+    if isinstance(results.get('depth_mask'), np.ndarray):
+        desc['mask_pixels'] = int(results['depth_mask'].sum())
+    if kind == 'points':
+        desc['num_points'] = results['num_input_points']
+    elif kind == 'graspnet':
+        desc['workspace'] = ', '.join(_workspace(t, results) for t in transforms
+                                      if type_name(t) in ('ObjectWorkspaceCrop',
+                                                          'WorkspaceCrop')) or 'none'
+    packed = transforms[-1](results)
+    if results.get('scene_colors') is not None:
+        packed['data_samples'].scene_colors = results['scene_colors']
+    return results, packed
+
+
+def _workspace(t: Any, results: dict) -> str:
+    """What a workspace crop kept."""
+    if type_name(t) == 'WorkspaceCrop':
+        return f'world box {t.world_bounds.tolist()}'
+    if results.get('objectness_label') is None and results.get('pts_instance_mask') is None:
+        return f'table box {np.asarray(results["workspace_bounds"]).tolist()}'
+    return f'objects + {t.margin} m (label image)'
+
+
 def _with_where(err: Exception, where: str) -> Exception:
     """An error of the same type whose message starts with ``where``."""
     text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
     return type(err)(f'{where}: {text}')
 
 
-def run_pipeline(transforms: Sequence[Callable], results: dict, where: str) -> dict:
-    """Run ``transforms`` in turn; a transform that drops the input (returns None) or
-    rejects it (ValueError / FileNotFoundError) is an error naming ``where`` and why."""
+@contextmanager
+def _seeded_numpy(seed: Optional[int]):
+    """Run with numpy's global RNG seeded, restoring its state afterwards."""
+    if seed is None:
+        yield
+        return
+    state = np.random.get_state()
+    np.random.seed(int(seed) % (2**32))
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def run_pipeline(transforms: Sequence[Callable], results: dict, where: str,
+                 seed: Optional[int] = None) -> dict:
+    """Run ``transforms`` in turn with numpy's global RNG seeded by ``seed`` (None: as it
+    is; restored afterwards). A transform that drops the input (returns None) or rejects
+    it (ValueError / FileNotFoundError) is an error naming ``where`` and why."""
+    with _seeded_numpy(seed):
+        return _run(transforms, results, where)
+
+
+def _run(transforms: Sequence[Callable], results: dict, where: str) -> dict:
     for t in transforms:
         try:
             out = t(results)
