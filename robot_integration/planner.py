@@ -29,7 +29,8 @@ counts of a :class:`PlanningFailure` add up to the number of candidates:
 ``below_table``       a gripper box corner (at the grasp pose, jaws open) lower than
                       ``table_height + table_clearance``
 ``collision``         more than ``collision_max_points`` observed points inside the fingers
-                      or the palm, swept back along the approach to the pre-grasp pose
+                      or the palm (each point counted once), swept back along the
+                      approach to the pre-grasp pose
 ``empty``             fewer than ``min_points_between_fingers`` points between the jaws
 ===================== ==================================================================
 """
@@ -43,6 +44,8 @@ import numpy as np
 from graspcontrast_mm.structures.frames import transform_points
 from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_HEIGHT,
                                                GRASP_MAX_WIDTH, transform_grasp_array)
+from graspcontrast_mm.structures.gripper import ParallelJawGripper, points_in_box
+from graspcontrast_mm.structures.points import voxelize
 
 from .transforms import (ROTATION_ATOL, RigidTransformError, check_rigid_transform,
                          nearest_rotation, translation_matrix, valid_rotations)
@@ -66,13 +69,17 @@ class InvalidCameraPoseError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class GripperModel:
-    """Box model of a parallel-jaw gripper in the TCP frame (metres).
+    """The robot's parallel-jaw gripper in the TCP frame (metres).
 
-    The TCP frame has x = approach, y = closing direction, z = x cross y and its origin at
-    the middle of the finger tips. Each finger is a box ``x in [-finger_length, 0]``,
-    ``|z| <= finger_height / 2``, on one side of the jaw gap ``|y| <= opening / 2``; the palm
-    is a box ``x in [-finger_length - palm_depth, -finger_length]``, ``|z| <=
-    palm_height / 2`` spanning both fingers at maximum opening.
+    A :class:`~graspcontrast_mm.structures.gripper.ParallelJawGripper` (:attr:`model`)
+    with fixed-length fingers and a palm spanning the maximum opening, seen from the TCP
+    frame: x = approach, y = closing direction, z = x cross y, origin at the middle of the
+    finger tips (the gripper frame of a grasp of depth 0). Each finger is the open box
+    ``-finger_length < x < 0``, ``|z| < finger_height / 2``, on one side of the jaw gap
+    ``|y| <= opening / 2``; the palm is ``-finger_length - palm_depth < x <
+    -finger_length``, ``|y| < max_width / 2 + finger_thickness``, ``|z| < palm_height / 2``.
+    Points are tested with the structures' convention (open boxes, see
+    :mod:`graspcontrast_mm.structures.gripper`).
 
     Attributes:
         max_width: Maximum jaw opening, metres.
@@ -89,8 +96,18 @@ class GripperModel:
     palm_depth: float = 0.02
     palm_height: float = 0.04
 
+    @property
+    def model(self) -> ParallelJawGripper:
+        """The gripper as the package's :class:`ParallelJawGripper`."""
+        return ParallelJawGripper(finger_width=self.finger_thickness,
+                                  height=self.finger_height, max_width=self.max_width,
+                                  finger_length=self.finger_length,
+                                  palm_depth=self.palm_depth,
+                                  palm_width=self.max_width + 2 * self.finger_thickness,
+                                  palm_height=self.palm_height)
+
     def boxes(self, opening: float, sweep: float = 0.0) -> Dict[str, np.ndarray]:
-        """Axis-aligned boxes of the gripper in the TCP frame.
+        """Boxes of the gripper in the TCP frame (:meth:`ParallelJawGripper.boxes`).
 
         Args:
             opening: Jaw opening, metres.
@@ -100,21 +117,19 @@ class GripperModel:
         Returns:
             dict: ``{'left_finger' | 'right_finger' | 'palm': float64 (2, 3) [lo, hi]}``.
         """
-        half = 0.5 * float(opening)
-        fl, ft, fh = self.finger_length, self.finger_thickness, self.finger_height
-        outer = 0.5 * self.max_width + ft
-        return {
-            'left_finger': np.array([[-fl - sweep, -half - ft, -fh / 2], [0.0, -half, fh / 2]]),
-            'right_finger': np.array([[-fl - sweep, half, -fh / 2], [0.0, half + ft, fh / 2]]),
-            'palm': np.array([[-fl - self.palm_depth - sweep, -outer, -self.palm_height / 2],
-                              [-fl, outer, self.palm_height / 2]]),
-        }
+        out = self.model.boxes(float(opening), 0.0)
+        for box in out.values():
+            box[0, 0] -= sweep
+        return out
 
     def closing_region(self, opening: float) -> np.ndarray:
         """float64 (2, 3) ``[lo, hi]`` box between the jaws in the TCP frame, metres."""
-        half = 0.5 * float(opening)
-        fh = self.finger_height
-        return np.array([[-self.finger_length, -half, -fh / 2], [0.0, half, fh / 2]])
+        return self.model.closing_box(float(opening), 0.0)
+
+    def points_between_jaws(self, points_tcp: np.ndarray, opening: float) -> np.ndarray:
+        """bool (N,): TCP-frame points in the closing region (its ``|y| = opening / 2``
+        faces included)."""
+        return self.model.contains(points_tcp, float(opening), 0.0)['closing']
 
     def corners(self, opening: float) -> np.ndarray:
         """float64 (24, 3) corners of the three gripper boxes in the TCP frame, metres."""
@@ -305,8 +320,8 @@ def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """
     if voxel_size <= 0 or len(points) == 0:
         return points
-    keys = np.floor(points / voxel_size).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
+    # the package's voxel lattice (floor(points / voxel_size)); one point kept per voxel
+    _, first = np.unique(voxelize(points, voxel_size).point2voxel, return_index=True)
     return points[np.sort(first)]
 
 
@@ -325,26 +340,12 @@ def _lowest_box_z(gripper: GripperModel, T_base_tcp: np.ndarray,
     Returns:
         np.ndarray: float64 (N,) lowest corner height in the base frame, metres.
     """
-    n = T_base_tcp.shape[0]
-    half = 0.5 * np.asarray(opening, dtype=np.float64)
-    fl, ft, fh = gripper.finger_length, gripper.finger_thickness, gripper.finger_height
-    outer = 0.5 * gripper.max_width + ft
-    zero = np.zeros(n)
-    boxes = (  # (lo, hi), each (N, 3), TCP frame
-        (np.stack([zero - fl, -half - ft, zero - fh / 2], 1),
-         np.stack([zero, -half, zero + fh / 2], 1)),
-        (np.stack([zero - fl, half, zero - fh / 2], 1),
-         np.stack([zero, half + ft, zero + fh / 2], 1)),
-        (np.tile([-fl - gripper.palm_depth, -outer, -gripper.palm_height / 2], (n, 1)),
-         np.tile([-fl, outer, gripper.palm_height / 2], (n, 1))),
-    )
+    boxes = gripper.model.boxes(np.asarray(opening, dtype=np.float64),
+                                np.zeros(T_base_tcp.shape[0]))  # each (N, 2, 3) TCP frame
+    boxes = [(b[:, 0], b[:, 1]) for b in boxes.values()]
     r_z = T_base_tcp[:, 2, :3]
     low = np.min([np.minimum(r_z * lo, r_z * hi).sum(axis=1) for lo, hi in boxes], axis=0)
     return T_base_tcp[:, 2, 3] + low
-
-
-def _points_in_box(points_local: np.ndarray, box: np.ndarray) -> np.ndarray:
-    return np.all((points_local >= box[0]) & (points_local <= box[1]), axis=1)
 
 
 class GraspPlanner:
@@ -533,13 +534,13 @@ class GraspPlanner:
                  cfg.pre_grasp_distance + self.gripper.max_width)
         near = np.linalg.norm(cloud_base - T_base_tcp[:3, 3], axis=1) < reach
         local = (cloud_base[near] - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
-        hits = 0
-        for box in self.gripper.boxes(open_width, sweep=cfg.pre_grasp_distance).values():
-            hits += int(_points_in_box(local, box).sum())
-        if hits > cfg.collision_max_points:
+        solid = np.zeros(len(local), dtype=bool)
+        for lo, hi in self.gripper.boxes(open_width, sweep=cfg.pre_grasp_distance).values():
+            solid |= points_in_box(local, lo, hi)
+        if int(solid.sum()) > cfg.collision_max_points:
             return 'collision'
         if cfg.min_points_between_fingers > 0:
-            inside = int(_points_in_box(local, self.gripper.closing_region(open_width)).sum())
+            inside = int(self.gripper.points_between_jaws(local, open_width).sum())
             if inside < cfg.min_points_between_fingers:
                 return 'empty'
         return None

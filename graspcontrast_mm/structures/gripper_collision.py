@@ -1,23 +1,11 @@
 """Model-free collision check of parallel-jaw grasps against a scene point cloud.
 
-The gripper is modelled by boxes in the gripper frame of a grasp row (see
-:mod:`graspcontrast_mm.structures.grasp`: x = approach, y = closing direction, z = finger
-thickness; all lengths metres). For a grasp of width ``w``, depth ``d`` and height ``h``
-with finger width ``f`` (:data:`GRIPPER_FINGER_WIDTH`) and base depth ``b``
-(:data:`GRIPPER_DEPTH_BASE`):
-
-==============  ==============================  ====================================
-region          x range                         y range
-==============  ==============================  ====================================
-left finger     ``[-b, d]``                     ``[-w/2 - f, -w/2]``
-right finger    ``[-b, d]``                     ``[w/2, w/2 + f]``
-palm            ``[-b - f, -b]``                ``[-w/2 - f, w/2 + f]``
-approach path   ``[-b - f - a, -b - f]``        ``[-w/2 - f, w/2 + f]``
-closing region  ``[-b, d]``                     ``[-w/2, w/2]`` (not a collision)
-==============  ==============================  ====================================
-
-and ``|z| <= h/2`` everywhere. ``a`` is the approach distance: the stretch the gripper
-travels along its approach axis before reaching the grasp pose, which must be free too.
+The gripper is :class:`~graspcontrast_mm.structures.gripper.ParallelJawGripper` (fingers,
+palm and an approach path, the palm swept back by ``a``, the approach distance: the
+stretch the gripper travels along its approach axis before reaching the grasp pose, which
+must be free too), with the grasp row's own width, depth and height, and its boundary
+convention (open boxes; the closing region between the fingers includes the fingers'
+inner faces and is not a collision).
 A grasp collides when more than ``collision_thresh`` scene points (after a voxel
 down-sampling of the scene) fall inside the fingers, the palm or the approach path. The
 scene is given without any object model ("model-free"), e.g. the camera-frame cloud of
@@ -28,6 +16,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .grasp import GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH, _as_grasp_array
+from .gripper import ParallelJawGripper, gripper_closing_contains, gripper_solid_contains
 from .points import voxelize
 
 __all__ = ['GripperCollisionResult', 'gripper_collision_counts', 'check_grasp_collisions',
@@ -108,15 +97,16 @@ def gripper_collision_counts(grasps: np.ndarray,
     index = np.concatenate([np.asarray(idx, dtype=np.int64) for idx in lists])
     # local = R^T (p - t): pair coordinates in the gripper frame of their grasp
     local = np.einsum('ni,nij->nj', pts[index] - trans[owner], rot[owner])
+    gripper = ParallelJawGripper(finger_width=finger_width, depth_base=depth_base)
     x, y, z = local[:, 0], local[:, 1], local[:, 2]
-    hw, d, hh = half_w[owner], depth[owner], half_h[owner]
-    in_z = np.abs(z) <= hh
-    outer_y = np.abs(y) <= hw + finger_width
-    fingers = (x >= -depth_base) & (x <= d) & (np.abs(y) >= hw) & outer_y
-    palm_path = (x >= -back) & (x < -depth_base) & outer_y
-    closing = (x >= -depth_base) & (x <= d) & (np.abs(y) < hw)
-    hits = np.bincount(owner[in_z & (fingers | palm_path)], minlength=k).astype(np.int64)
-    inner = np.bincount(owner[in_z & closing], minlength=k).astype(np.int64)
+    # the grasp's own height (row column 2) replaces the model's
+    hw, flo, fhi, fw, plo, phw, _, _ = gripper.solid_args(2.0 * half_w[owner],
+                                                          depth[owner], approach_dist)
+    hh = half_h[owner]
+    solid = gripper_solid_contains(x, y, z, hw, flo, fhi, fw, plo, phw, hh, hh)
+    closing = gripper_closing_contains(x, y, z, hw, flo, fhi, hh)
+    hits = np.bincount(owner[solid], minlength=k).astype(np.int64)
+    inner = np.bincount(owner[closing], minlength=k).astype(np.int64)
     return hits, inner
 
 

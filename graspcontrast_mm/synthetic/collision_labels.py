@@ -4,8 +4,8 @@
 object of the scene, stored as ``arr_0 .. arr_{n-1}`` in ``object_id_list.txt`` order
 (graspnetAPI's ``loadCollisionLabels``). A label grasp of an object (its grasp points, views,
 angles, depths and widths from ``grasp_label/XXX_labels.npz``) collides in the scene when
-graspnetAPI's gripper boxes (see :func:`~graspcontrast_mm.synthetic.grasp_labels.gripper_collision`)
-intersect
+graspnetAPI's gripper (:data:`~graspcontrast_mm.structures.gripper.GRASPNET_GRIPPER`, tested
+by :func:`~graspcontrast_mm.synthetic.grasp_labels.gripper_collision`) intersects
 
 * the table: the half-space ``z < table_height`` of the table / world frame (z up, table
   top at ``z = 0``), tested exactly on the box corners;
@@ -26,6 +26,7 @@ import numpy as np
 from ..datasets.graspnet_io import read_collision_labels as load_collision_labels
 from ..datasets.graspnet_io import write_collision_labels as save_collision_labels
 from ..structures.frames import invert_transform, transform_points
+from ..structures.gripper import ParallelJawGripper
 from ..structures.workspace import point_graspness
 from ..structures.grasp import (GRASP_HEIGHT, GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH,
                                 approach_angle_to_matrix, generate_views)
@@ -86,18 +87,19 @@ def table_collision(grasp_points_obj: np.ndarray,
     rz = -row[:, None, 1] * sin[None] + row[:, None, 2] * cos[None]
     z0 = grasp_points_obj.astype(np.float64) @ T[2, :3] + T[2, 3]  # (Np,)
     rx, ry, rz = (a[None, :, :, None] for a in (rx, ry, rz))
-    d = depths[None, None, None, :]
-    hw = 0.5 * widths
-    hz = 0.5 * height * np.abs(rz)
+    gripper = ParallelJawGripper(finger_width=finger_width, depth_base=depth_base,
+                                 height=height)
+    hw, flo, fhi, fw, plo, phw, hh, phh = gripper.solid_args(widths,
+                                                             depths[None, None, None, :])
     z0 = z0[:, None, None, None]
-    # fingers: x in (-depth_base, d), |y| in (w/2, w/2 + finger_width)
-    cx, hx = 0.5 * (d - depth_base), 0.5 * (d + depth_base)
-    cy, hy = hw + 0.5 * finger_width, 0.5 * finger_width
-    finger_low = z0 + rx * cx - hx * np.abs(rx) - hy * np.abs(ry) - hz
-    finger_low = finger_low - np.abs(ry * cy)  # the lower of the two fingers
-    # palm: x in (-depth_base - finger_width, -depth_base), |y| < w/2 + finger_width
-    pcx, phx = -(depth_base + 0.5 * finger_width), 0.5 * finger_width
-    palm_low = z0 + rx * pcx - phx * np.abs(rx) - (hw + finger_width) * np.abs(ry) - hz
+    # lowest corner of an axis-aligned gripper box [lo, hi]: z0 + sum_j r_j c_j - |r_j| h_j
+    # (c centre, h half size); fingers: the lower of y = +-(w/2 + finger_width / 2)
+    cx, hx = 0.5 * (flo + fhi), 0.5 * (fhi - flo)
+    cy, hy = hw + 0.5 * fw, 0.5 * fw
+    finger_low = z0 + rx * cx - hx * np.abs(rx) - hy * np.abs(ry) - hh * np.abs(rz)
+    finger_low = finger_low - np.abs(ry * cy)
+    pcx, phx = 0.5 * (plo + flo), 0.5 * (flo - plo)
+    palm_low = z0 + rx * pcx - phx * np.abs(rx) - phw * np.abs(ry) - phh * np.abs(rz)
     return (np.minimum(finger_low, palm_low) < table_height)
 
 

@@ -39,6 +39,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from ..datasets.graspnet_io import read_grasp_labels, write_grasp_labels
+from ..structures.gripper import gripper_solid_contains
 from ..structures.grasp import (GRASP_HEIGHT, GRASP_MAX_WIDTH, GRIPPER_DEPTH_BASE,
                                 GRIPPER_FINGER_WIDTH, LABEL_DEPTHS, NUM_ANGLES, NUM_VIEWS,
                                 approach_angle_to_matrix, generate_views)
@@ -356,12 +357,14 @@ def _quantize_friction(mu: np.ndarray, valid: np.ndarray, cfg: GraspLabelConfig)
 def _collision_kernel_py(grasp_points, nbr_ptr, nbr_idx, obstacles, approach, base_y,
                          base_z, cos_a, sin_a, depths, widths, finger_width, depth_base,
                          half_height, out):
-    """Reference implementation of the collision kernel (also the numba source)."""
+    """Collision kernel (also the numba source): the inside test is the gripper model's
+    :func:`~graspcontrast_mm.structures.gripper.gripper_solid_contains`; the bounds before
+    it only skip points that are outside every grasp of the grid."""
     num_p = grasp_points.shape[0]
     num_v = approach.shape[0]
     num_a = cos_a.shape[0]
     num_d = depths.shape[0]
-    x_min = -(depth_base + finger_width)
+    palm_lo = -(depth_base + finger_width)
     x_max = depths.max()
     for p in range(num_p):
         for j in range(nbr_ptr[p], nbr_ptr[p + 1]):
@@ -370,7 +373,7 @@ def _collision_kernel_py(grasp_points, nbr_ptr, nbr_idx, obstacles, approach, ba
             q2 = obstacles[nbr_idx[j], 2] - grasp_points[p, 2]
             for v in range(num_v):
                 x = q0 * approach[v, 0] + q1 * approach[v, 1] + q2 * approach[v, 2]
-                if x <= x_min or x >= x_max:
+                if x <= palm_lo or x >= x_max:
                     continue
                 u = q0 * base_y[v, 0] + q1 * base_y[v, 1] + q2 * base_y[v, 2]
                 w = q0 * base_z[v, 0] + q1 * base_z[v, 1] + q2 * base_z[v, 2]
@@ -378,32 +381,33 @@ def _collision_kernel_py(grasp_points, nbr_ptr, nbr_idx, obstacles, approach, ba
                     z = -sin_a[a] * u + cos_a[a] * w
                     if z <= -half_height or z >= half_height:
                         continue
-                    y = abs(cos_a[a] * u + sin_a[a] * w)
+                    y = cos_a[a] * u + sin_a[a] * w
                     for d in range(num_d):
                         if out[p, v, a, d]:
                             continue
                         hw = 0.5 * widths[p, v, a, d]
-                        if y >= hw + finger_width:
-                            continue
-                        if x < -depth_base:
-                            out[p, v, a, d] = True  # palm
-                        elif x > -depth_base and x < depths[d] and y > hw:
-                            out[p, v, a, d] = True  # finger
+                        if _solid_contains(x, y, z, hw, -depth_base, depths[d],
+                                           finger_width, palm_lo, hw + finger_width,
+                                           half_height, half_height):
+                            out[p, v, a, d] = True
     return out
 
 
 _KERNEL = None
+_solid_contains = gripper_solid_contains
 
 
 def _collision_kernel():
-    global _KERNEL
+    global _KERNEL, _solid_contains
     if _KERNEL is None:
         try:
             import numba
+            _solid_contains = numba.njit(inline='always')(gripper_solid_contains)
             _KERNEL = numba.njit(cache=True, nogil=True)(_collision_kernel_py)
         except Exception as exc:  # pragma: no cover - numba is a runtime requirement
             logger.warning('numba unavailable (%s): gripper collisions run in pure Python '
                            'and are slow', exc)
+            _solid_contains = gripper_solid_contains
             _KERNEL = _collision_kernel_py
     return _KERNEL
 

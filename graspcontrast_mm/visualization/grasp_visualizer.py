@@ -20,6 +20,8 @@ from mmengine.visualization import Visualizer
 from graspcontrast_mm.registry import VISUALIZERS
 from graspcontrast_mm.structures.frames import check_intrinsics
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN, GRIPPER_DEPTH_BASE
+from graspcontrast_mm.structures.gripper import (GRIPPER_DRAW_FINGER_WIDTH,
+                                                 GRIPPER_DRAW_TAIL_LENGTH, ParallelJawGripper)
 
 __all__ = [
     'VIEWS', 'score_colors', 'gripper_box_mesh', 'view_camera', 'render_grasps',
@@ -31,8 +33,8 @@ VIEWS = ('camera', 'oblique')
 
 # Drawing model of the gripper (metres): thinner than the collision model, like
 # graspnetAPI's drawings, so that neighbouring grasps stay distinguishable.
-_DRAW_FINGER = 0.004
-_DRAW_TAIL = 0.04
+_DRAW_FINGER = GRIPPER_DRAW_FINGER_WIDTH
+_DRAW_TAIL = GRIPPER_DRAW_TAIL_LENGTH
 # 12 triangles of a box whose 8 corners are indexed by bits (x, y, z) = (i & 1, i >> 1 & 1,
 # i >> 2 & 1).
 _BOX_FACES = np.array([
@@ -81,7 +83,8 @@ def gripper_box_mesh(grasps: np.ndarray,
                      finger_width: float = _DRAW_FINGER,
                      tail_length: float = _DRAW_TAIL,
                      depth_base: float = GRIPPER_DEPTH_BASE) -> Tuple[np.ndarray, np.ndarray]:
-    """Triangle mesh of the gripper drawings (4 boxes per grasp).
+    """Triangle mesh of the gripper drawings (4 boxes per grasp,
+    :meth:`~graspcontrast_mm.structures.gripper.ParallelJawGripper.drawing_boxes`).
 
     In the gripper frame (x approach, y closing, z thickness): two fingers from
     ``x = -depth_base - finger_width`` to ``x = depth`` just outside ``|y| = width / 2``, the
@@ -103,19 +106,9 @@ def gripper_box_mesh(grasps: np.ndarray,
     k = grasps.shape[0]
     if k == 0:
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
-    w, d = grasps[:, 1], grasps[:, 3]
-    f = finger_width
-    x0 = -depth_base - f
-    zeros = np.zeros(k)
     # (K, 4 boxes, 6) = [xmin, xmax, ymin, ymax, zmin, zmax]
-    boxes = np.stack([
-        np.stack([zeros + x0, d, -w / 2 - f, -w / 2, zeros - f / 2, zeros + f / 2], 1),
-        np.stack([zeros + x0, d, w / 2, w / 2 + f, zeros - f / 2, zeros + f / 2], 1),
-        np.stack([zeros + x0 - f, zeros + x0, -w / 2 - f, w / 2 + f, zeros - f / 2,
-                  zeros + f / 2], 1),
-        np.stack([zeros + x0 - f - tail_length, zeros + x0 - f, zeros - f / 2,
-                  zeros + f / 2, zeros - f / 2, zeros + f / 2], 1),
-    ], axis=1)
+    boxes = ParallelJawGripper(depth_base=depth_base).drawing_boxes(
+        grasps[:, 1], grasps[:, 3], finger_width=finger_width, tail_length=tail_length)
     bits = np.arange(8)
     corners = np.stack([
         boxes[..., 0:2][..., bits & 1],
