@@ -26,7 +26,7 @@ def _single_thread():
     torch.set_num_threads(before)
 
 
-@HOOKS.register_module(force=True)
+@HOOKS.register_module(name='SigtermAtIterHookOfResumeTest')
 class _SigtermAtIterHook(Hook):
     """Test hook: the process sends itself SIGTERM after the second iteration of the
     second epoch."""
@@ -99,7 +99,7 @@ def test_sigterm_mid_epoch_then_resume_equals_uninterrupted(micro_graspnet_root,
     # SIGTERM after the second iteration of epoch 2: iter_N.pth, N = one epoch + 2
     work = tmp_path / 'work'
     cfg = _cfg(micro_graspnet_root, work, 'killed',
-               extra_hooks=[dict(type='_SigtermAtIterHook')])
+               extra_hooks=[dict(type='SigtermAtIterHookOfResumeTest')])
     with pytest.raises(SystemExit) as stop:
         _train(cfg)
     assert stop.value.code == SIGTERM_EXIT_CODE

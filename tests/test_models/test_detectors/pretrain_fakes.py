@@ -7,10 +7,18 @@ import torch
 import torch.nn as nn
 from mmdet3d.structures import Det3DDataSample
 
+from mmengine.registry import Registry
+
 from graspcontrast_mm.registry import MODELS
 
 __all__ = ['make_scene', 'make_pair_sample', 'make_batch', 'backbone_cfg',
-           'EchoBackbone']
+           'EchoBackbone', 'TEST_MODELS', 'ECHO_BACKBONE', 'LINEAR_HEAD']
+
+#: Test-only modules, in a child of the package's ``MODELS`` (built from configs with the
+#: scope prefix, e.g. ``type=ECHO_BACKBONE``), so the package's registry stays clean.
+TEST_MODELS = Registry('test-only model', parent=MODELS, scope='graspcontrast_mm_tests')
+ECHO_BACKBONE = 'graspcontrast_mm_tests.EchoBackbone'
+LINEAR_HEAD = 'graspcontrast_mm_tests.LinearHead'
 
 
 class EchoBackbone(nn.Module):
@@ -26,7 +34,8 @@ class EchoBackbone(nn.Module):
         return feats * self.scale
 
 
-MODELS.register_module('EchoBackboneForTests', module=EchoBackbone, force=True)
+TEST_MODELS.register_module('EchoBackbone', module=EchoBackbone)
+TEST_MODELS.register_module('LinearHead', module=nn.Linear)
 
 
 def backbone_cfg(out_channels: int = 16) -> dict:

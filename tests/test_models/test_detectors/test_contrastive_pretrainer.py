@@ -8,8 +8,8 @@ from mmengine.registry import DefaultScope
 from graspcontrast_mm.models import (FNEInfoNCELoss, GraspContrastPretrainer,
                                      SparsePairDataPreprocessor)
 from graspcontrast_mm.registry import MODELS
-from pretrain_fakes import (EchoBackbone, backbone_cfg, make_batch,
-                            make_pair_sample, make_scene)
+from pretrain_fakes import (ECHO_BACKBONE, LINEAR_HEAD, EchoBackbone, backbone_cfg,
+                            make_batch, make_pair_sample, make_scene)
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +39,7 @@ def _echo_batch():
 
 def test_build_defaults():
     model = MODELS.build(dict(type='GraspContrastPretrainer',
-                              backbone=dict(type='EchoBackboneForTests')))
+                              backbone=dict(type=ECHO_BACKBONE)))
     assert isinstance(model.data_preprocessor, SparsePairDataPreprocessor)
     assert isinstance(model.loss_module, FNEInfoNCELoss)
     assert model.loss_module.temperature == 0.07
@@ -101,11 +101,9 @@ def test_projection_head_used_for_loss_only():
     preds = model(**prep, mode='predict')
     assert preds[0].key_feats0.shape[1] == 4  # backbone features, not head output
     # a registered head type builds from config
-    MODELS.register_module('LinearHeadForTests', module=torch.nn.Linear,
-                           force=True)
     model = GraspContrastPretrainer(
         backbone=EchoBackbone(),
-        projection_head=dict(type='LinearHeadForTests', in_features=4,
+        projection_head=dict(type=LINEAR_HEAD, in_features=4,
                              out_features=3))
     assert isinstance(model.projection_head, torch.nn.Linear)
 
