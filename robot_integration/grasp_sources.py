@@ -410,10 +410,12 @@ def _is_mmengine_inferencer(obj: Any) -> bool:
 
 def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: float = 0.004,
                     max_samples: int = 5000, seed: int = 0) -> Tuple[np.ndarray, float]:
-    """Dominant plane of a camera-frame cloud by RANSAC + least-squares refit.
+    """Dominant plane of a camera-frame cloud: Open3D's RANSAC ``segment_plane`` (seeded)
+    and a least-squares refit on its inliers.
 
     Args:
-        points: (N, 3) camera-frame points, metres, N >= 3.
+        points: (N, 3) camera-frame points, metres, at least 3 finite (non-finite rows
+            are ignored).
         iterations: RANSAC hypotheses.
         threshold: Inlier distance, metres.
         max_samples: Points drawn for the hypotheses / scoring (deterministic subset).
@@ -424,30 +426,25 @@ def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: flo
         the signed height of a point above the plane is ``n @ p + d`` (metres).
 
     Raises:
-        InvalidObservationError: fewer than 3 points or no plane found.
+        InvalidObservationError: fewer than 3 finite points or no plane found.
     """
-    points = np.asarray(points, dtype=np.float64)
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1)]
     if len(points) < 3:
         raise InvalidObservationError('too few points to fit the table plane')
     rng = np.random.default_rng(seed)
     sub = points if len(points) <= max_samples else points[rng.choice(
         len(points), max_samples, replace=False)]
-    best, best_count = None, -1
-    tri = rng.integers(0, len(sub), size=(iterations, 3))
-    for a, b, c in tri:
-        n = np.cross(sub[b] - sub[a], sub[c] - sub[a])
-        norm = np.linalg.norm(n)
-        if norm < 1e-9:
-            continue
-        n /= norm
-        d = -n @ sub[a]
-        count = int(np.sum(np.abs(sub @ n + d) < threshold))
-        if count > best_count:
-            best, best_count = (n, d), count
-    if best is None:
+    import open3d as o3d
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(sub)))
+    o3d.utility.random.seed(int(seed))
+    try:
+        _, index = cloud.segment_plane(float(threshold), 3, int(iterations))
+    except RuntimeError as err:
+        raise InvalidObservationError(f'no table plane found ({err})') from err
+    inl = sub[np.asarray(index, dtype=np.int64)]
+    if len(inl) < 3:
         raise InvalidObservationError('no table plane found (degenerate cloud)')
-    n, d = best
-    inl = sub[np.abs(sub @ n + d) < threshold]
     centre = inl.mean(0)
     _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
     n = vt[2]

@@ -1,4 +1,4 @@
-"""Rigid transforms, quaternions and pose sanity checks (pure numpy).
+"""Rigid transforms, quaternions (scipy's ``Rotation``) and pose sanity checks.
 
 Conventions (see ``docs/data_flow.md``): a 4x4 matrix named ``T_a_b`` maps homogeneous points
 from frame ``b`` to frame ``a`` (``p_a = T_a_b @ p_b``); lengths are metres; quaternions are
@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Sequence, Tuple
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from graspcontrast_mm.structures import frames as _frames
 
@@ -170,18 +171,14 @@ def quaternion_to_matrix(q_xyzw) -> np.ndarray:
     n = np.linalg.norm(q)
     if not np.isfinite(n) or n < 1e-12:
         raise ValueError(f'quaternion must be finite and non-zero, got {q.tolist()}')
-    x, y, z, w = q / n
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])
+    return Rotation.from_quat(q / n).as_matrix()
 
 
 def matrix_to_quaternion(R) -> np.ndarray:
     """Quaternion ``(x, y, z, w)`` of a rotation matrix, with ``w >= 0``.
 
-    Uses the largest of the four squared components for numerical stability.
+    scipy's ``Rotation.from_matrix`` (which projects a slightly non-orthonormal matrix onto
+    the nearest rotation first), canonical sign.
 
     Args:
         R: (3, 3) rotation (or (4, 4) transform; its rotation block is used).
@@ -194,26 +191,9 @@ def matrix_to_quaternion(R) -> np.ndarray:
         R = R[:3, :3]
     if R.shape != (3, 3):
         raise ValueError(f'rotation must have shape (3, 3), got {R.shape}')
-    tr = np.trace(R)
-    cand = np.array([1 + 2 * R[0, 0] - tr, 1 + 2 * R[1, 1] - tr, 1 + 2 * R[2, 2] - tr,
-                     1 + tr])  # 4 x^2, 4 y^2, 4 z^2, 4 w^2
-    k = int(np.argmax(cand))
-    s = 2.0 * np.sqrt(max(cand[k], 1e-300))
-    if k == 3:
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s,
-             s / 4]
-    elif k == 0:
-        q = [s / 4, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s,
-             (R[2, 1] - R[1, 2]) / s]
-    elif k == 1:
-        q = [(R[0, 1] + R[1, 0]) / s, s / 4, (R[1, 2] + R[2, 1]) / s,
-             (R[0, 2] - R[2, 0]) / s]
-    else:
-        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, s / 4,
-             (R[1, 0] - R[0, 1]) / s]
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return -q if q[3] < 0 else q
+    if not np.all(np.isfinite(R)):
+        raise ValueError(f'rotation must be finite, got {R.tolist()}')
+    return Rotation.from_matrix(R).as_quat(canonical=True)
 
 
 def pose_to_matrix(position, q_xyzw) -> np.ndarray:

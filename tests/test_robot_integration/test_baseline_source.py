@@ -1,8 +1,10 @@
 """Geometric baseline grasp source on a ray-cast depth image of one box."""
 import numpy as np
+import pytest
 
 from graspcontrast_mm.structures.grasp import transform_grasp_array
-from robot_integration.grasp_sources import GeometricBaselineSource, fit_table_plane
+from robot_integration.grasp_sources import (GeometricBaselineSource,
+                                             InvalidObservationError, fit_table_plane)
 from robot_integration.planner import GraspPlanner, PlannerConfig
 from robot_integration.transforms import camera_pose_looking_down
 
@@ -34,6 +36,22 @@ def test_table_plane_fit():
     n, d = fit_table_plane(pts)
     assert n[2] < 0  # towards the camera at the origin
     np.testing.assert_allclose(pts @ n + d, 0.0, atol=1e-9)
+
+
+def test_table_plane_fit_with_clutter_is_seeded():
+    rng = np.random.default_rng(1)
+    table = rng.uniform(-0.3, 0.3, (3000, 3))
+    table[:, 2] = 0.7                               # plane z = 0.7: n = (0, 0, -1), d = 0.7
+    clutter = rng.uniform(-0.1, 0.1, (1000, 3)) + [0.0, 0.0, 0.55]  # 5 cm above at least
+    pts = np.concatenate([table, clutter, [[np.nan, 0.0, 0.5]]])
+    n, d = fit_table_plane(pts, seed=3)
+    np.testing.assert_allclose(n, [0.0, 0.0, -1.0], atol=1e-9)
+    assert d == pytest.approx(0.7, abs=1e-9)
+    n2, d2 = fit_table_plane(pts, seed=3)
+    np.testing.assert_array_equal(n, n2)
+    assert d == d2
+    with pytest.raises(InvalidObservationError, match='too few'):
+        fit_table_plane(np.array([[0.0, 0.0, 1.0], [np.nan, 0.0, 1.0], [1.0, 0.0, 1.0]]))
 
 
 def test_baseline_grasps_box_across_short_side():
