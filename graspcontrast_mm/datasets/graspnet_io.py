@@ -8,7 +8,8 @@ id; ``docs/data_flow.md`` lists dtypes and shapes)::
     scenes/scene_XXXX/object_id_list.txt             read_object_id_list / write_object_id_list
     scenes/scene_XXXX/{camera}/label/NNNN.png        read_label_image / write_png
     scenes/scene_XXXX/{camera}/depth/NNNN.png        (transforms.read_depth_image) / write_png
-    scenes/scene_XXXX/{camera}/meta/NNNN.mat         read_meta_poses, read_factor_depth / write_meta_mat
+    scenes/scene_XXXX/{camera}/meta/NNNN.mat         read_meta_poses, read_factor_depth /
+                                                     write_meta_mat
     scenes/scene_XXXX/{camera}/annotations/NNNN.xml  read_annotation_poses / write_annotation_xml
     scenes/scene_XXXX/{camera}/camK.npy              read_camera_files / write_camera_files
     scenes/scene_XXXX/{camera}/camera_poses.npy      (same)
