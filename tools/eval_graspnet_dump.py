@@ -48,6 +48,10 @@ def parse_args(argv=None):
     parser.add_argument('--nproc', type=int, default=os.cpu_count() or 1,
                         help='evaluation processes (default: all cores)')
     parser.add_argument('--backend', default='fast', choices=('fast', 'graspnetapi'))
+    parser.add_argument('--compare-backends', action='store_true',
+                        help="evaluate every frame with both backends and compare the "
+                        "per-grasp scores and the frame tables (exit status 1 on any "
+                        "difference); prints the CPU-seconds per frame of each")
     parser.add_argument('--top-k', type=int, default=50)
     parser.add_argument('--max-width', type=float, default=0.1, help='metres')
     parser.add_argument('--pose-source', default='annotations',
@@ -58,6 +62,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.nproc < 1:
         parser.error(f'--nproc must be >= 1, got {args.nproc}')
+    if args.compare_backends and args.backend != 'fast':
+        parser.error('--compare-backends runs both backends; leave --backend alone')
     if args.top_k < 1:
         parser.error(f'--top-k must be >= 1, got {args.top_k}')
     if not args.max_width > 0:
@@ -115,6 +121,40 @@ def table_lines(metrics: dict, counts: dict) -> list:
     return out
 
 
+def compare_backends(tasks: list, nproc: int, progress: bool) -> int:
+    """Run every task with both backends; print the differences; 0 when identical."""
+    from graspcontrast_mm.evaluation.graspnet_eval import evaluate_tasks
+    runs, seconds = {}, {}
+    for backend in ('fast', 'graspnetapi'):
+        start = os.times()
+        runs[backend] = evaluate_tasks([dict(t, backend=backend, keep_scores=True)
+                                        for t in tasks], nproc=nproc, progress=progress)
+        end = os.times()
+        seconds[backend] = sum(end[i] - start[i] for i in range(4))
+    grasps = differing_grasps = differing_frames = 0
+    for fast, ref in zip(runs['fast'], runs['graspnetapi']):
+        where = f"scene {fast['scene_id']} frame {fast['frame_id']}"
+        a, b = np.asarray(fast['scores']), np.asarray(ref['scores'])
+        grasps += len(b)
+        if a.shape != b.shape:
+            differing_frames += 1
+            print(f'{where}: {len(a)} evaluated grasps (fast) vs {len(b)} (graspnetAPI)')
+            continue
+        bad = int(np.sum(a != b))
+        table_same = np.array_equal(fast['accuracy'], ref['accuracy'])
+        if bad or not table_same:
+            differing_frames += 1
+            differing_grasps += bad
+            print(f'{where}: {bad} of {len(a)} per-grasp scores differ; accuracy table '
+                  f'{"identical" if table_same else "differs"}')
+    n = max(len(tasks), 1)
+    print(f'\n{len(tasks)} frames, {grasps} evaluated grasps: {differing_grasps} per-grasp '
+          f'scores and {differing_frames} frames differ between the backends')
+    print(f'CPU-seconds per frame: fast {seconds["fast"] / n:.3f}, graspnetAPI '
+          f'{seconds["graspnetapi"] / n:.3f} ({nproc} process(es))')
+    return 0 if differing_frames == 0 else 1
+
+
 def main(argv=None):
     args = parse_args(argv)
     from graspcontrast_mm.evaluation.graspnet_eval import (dump_tasks, evaluate_tasks,
@@ -126,6 +166,12 @@ def main(argv=None):
     except (FileNotFoundError, IndexError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
+    if args.compare_backends:
+        try:
+            return compare_backends(tasks, args.nproc, not args.no_progress)
+        except (ValueError, FileNotFoundError, pickle.UnpicklingError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
     start = time.time()
     cpu_start = os.times()
     try:

@@ -350,6 +350,33 @@ def test_dump_tool_prints_graspnetapi_result(reference, capsys, tmp_path):
     assert err.value.code == 2
 
 
+def test_dump_tool_compares_backends(reference, capsys, monkeypatch):
+    """--compare-backends: both back-ends on every frame, per-grasp scores compared."""
+    camera, frame = COMPARED[1]
+    argv = ['--root', reference['root'], '--dump-dir', reference['dump_dir'], '--camera',
+            camera, '--frames', str(frame), '--nproc', '1', '--no-progress',
+            '--compare-backends']
+    code, out = _run_tool(argv, capsys)
+    assert code == 0, out.out + out.err
+    assert '0 per-grasp scores and 0 frames differ' in out.out
+    assert 'CPU-seconds per frame: fast' in out.out
+    # a back-end that disagrees on one grasp is reported and fails the run
+    from graspcontrast_mm.evaluation import graspnet_eval
+    real = graspnet_eval.evaluate_tasks
+
+    def one_score_off(tasks, **kwargs):
+        results = real(tasks, **kwargs)
+        if tasks[0]['backend'] == 'graspnetapi':
+            results[0]['scores'] = np.array(results[0]['scores'], dtype=float)
+            results[0]['scores'][0] += 0.1
+        return results
+
+    monkeypatch.setattr(graspnet_eval, 'evaluate_tasks', one_score_off)
+    code, out = _run_tool(argv, capsys)
+    assert code == 1
+    assert '1 per-grasp scores and 1 frames differ' in out.out
+
+
 def test_test_py_backend_flags():
     """tools/test.py passes --graspnet-backend / --graspnet-nproc to GraspNetMetric."""
     import importlib.util

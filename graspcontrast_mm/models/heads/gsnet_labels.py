@@ -167,32 +167,36 @@ def process_grasp_labels(seed_xyz: Tensor,
     dist, nn_idx = tree.query(seed_xyz.cpu().numpy().astype(np.float64), k=1)
     nn_idx = torch.as_tensor(nn_idx, dtype=torch.long, device=device)
     seed_obj = owner_all[nn_idx]
-    seed_local = local_all[nn_idx]
-
-    scores = torch.zeros((m, num_views, *a_d), dtype=dtype, device=device)
-    widths = torch.zeros_like(scores)
-    view_rot = torch.empty((m, num_views, 3, 3), dtype=dtype, device=device)
+    # Seeds repeat (fewer candidates than seeds are cycled) and neighbours share grasp
+    # points: the (U, V, A, D) grids are built once per distinct grasp point and expanded
+    # to the M seeds at the end.
+    uniq, inv = torch.unique(nn_idx, return_inverse=True)
+    uniq_obj, uniq_local = owner_all[uniq], local_all[uniq]
+    u = uniq.shape[0]
+    scores = torch.empty((u, num_views, *a_d), dtype=dtype, device=device)
+    widths = torch.empty_like(scores)
+    view_rot = torch.empty((u, num_views, 3, 3), dtype=dtype, device=device)
     for i in objs:
-        sel = torch.nonzero(seed_obj == i).flatten()
+        sel = torch.nonzero(uniq_obj == i).flatten()
         if sel.numel() == 0:
             continue
         rot = object_poses[i][:, :3].to(dtype)
         reindex = view_reindex(rot, views.to(dtype))  # camera view j <- object view
-        rows = seed_local[sel]
-        scores[sel] = grasp_scores[i].to(dtype)[rows][:, reindex]
-        widths[sel] = grasp_widths[i].to(dtype)[rows][:, reindex]
+        rows = uniq_local[sel].unsqueeze(1)
+        cols = reindex.to(device).unsqueeze(0)
+        scores[sel] = grasp_scores[i][rows, cols].to(dtype)
+        widths[sel] = grasp_widths[i][rows, cols].to(dtype)
         view_rot[sel] = (rot @ template_rot)[reindex].unsqueeze(0)
     good = (scores > 0) & (scores <= view_mu_thresh)
-    vg = good.flatten(2).float().mean(dim=-1)  # (M, V): count / (A * D)
+    vg = good.flatten(2).float().mean(dim=-1)  # (U, V): count / (A * D)
     lo = vg.min(dim=-1, keepdim=True).values
     hi = vg.max(dim=-1, keepdim=True).values
     vg = (vg - lo) / (hi - lo + 1e-5)
-    valid = (scores > 0) & (widths <= max_width)
-    scores = torch.where(valid, scores, torch.zeros_like(scores))
+    scores.masked_fill_(~((scores > 0) & (widths <= max_width)), 0.0)
     return SeedGraspLabels(points=pts_cam_all[nn_idx],
                            distances=torch.as_tensor(dist, dtype=dtype, device=device),
-                           object_index=seed_obj, scores=scores, widths=widths,
-                           view_graspness=vg, view_rotations=view_rot)
+                           object_index=seed_obj, scores=scores[inv], widths=widths[inv],
+                           view_graspness=vg[inv], view_rotations=view_rot[inv])
 
 
 def select_view_labels(labels: SeedGraspLabels,
