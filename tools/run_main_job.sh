@@ -5,7 +5,8 @@
 #   3. pre-train the SparseUNet with FNE-InfoNCE (configs/pretrain_fne_tiny.py); the
 #      label-free feature-match metric is validated before and during pre-training,
 #   4. fine-tune GSNet from that checkpoint and from scratch (4/16 labelled frames per scene),
-#   5. evaluate both with graspnetAPI's AP (tools/test.py),
+#   5. evaluate both with graspnetAPI's AP (tools/test.py; predictions kept in graspnetAPI's
+#      dump layout under WORK_DIR/<run>/dump),
 #   6. detect grasps on one test frame and write the grasps and a picture.
 # Usage: bash tools/run_main_job.sh [WORK_DIR]     (default: work_dirs/main_job)
 set -euo pipefail
@@ -35,7 +36,8 @@ GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.datase
 echo "[main job] 4/5 graspnetAPI AP on the generated test scenes"
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
   "$PY" tools/test.py "configs/$RUN.py" "$(cat "$WORK_DIR/$RUN/last_checkpoint")" \
-    --work-dir "$WORK_DIR/$RUN/test" --cfg-options $GSNET_DATA_OPTS \
+    --work-dir "$WORK_DIR/$RUN/test" --dump-dir "$WORK_DIR/$RUN/dump" \
+    --cfg-options $GSNET_DATA_OPTS \
     | grep -E "graspnet/" | sed "s#^#[$RUN] #" | tee "$WORK_DIR/$RUN/test_ap.txt"
 done
 
