@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Main job on the small built-in default, from a fresh checkout (CPU, ~10 min on 2 cores):
+# Main job on the small built-in default, from a fresh checkout (CPU, ~25 min on 2 cores):
 #   1. set up the environment (skipped when already done),
 #   2. generate the tiny labelled GraspNet-format dataset (data/graspnet_tiny; resumable),
 #   3. pre-train the SparseUNet with FNE-InfoNCE (configs/pretrain_fne_tiny.py); the

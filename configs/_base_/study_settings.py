@@ -17,8 +17,11 @@ study_label_fractions = ['1/64', '4/64', '64/64']
 # 'paper': GSNet's MinkUNet14D widths (14.6 M parameters, 512-d), 15000 points per frame
 #          (20000 in pre-training), 1024 seeds, 4096 key points, reference head widths.
 # 'cpu2':  what a 2-core CPU affords in the study's 3-hour budget: the narrow SparseUNet
-#          of the tiny configs (32-d), 8192 points, 256 seeds, 1024 key points, heads of
-#          width 32. Same architecture, losses, augmentation and recipe otherwise.
+#          of the tiny configs (32-d), 8192 points, 1024 key points, heads of
+#          width 32; the reference's 1024 seeds (with 256 the cylinder crops, which
+#          group seeds, see a quarter of the neighbours and the score head fits far
+#          worse: docs/study.md). Same architecture, losses, augmentation and recipe
+#          otherwise.
 study_compute = 'cpu2'
 _profiles = dict(
     paper=dict(planes=(32, 64, 128, 256, 192, 192, 192, 192), init_dim=32,
@@ -26,7 +29,7 @@ _profiles = dict(
                num_key_points=4096, num_seeds=1024, head_width=256),
     cpu2=dict(planes=(16, 16, 32, 32, 32, 32, 32, 32), init_dim=16, out_channels=32,
               num_points=8192, pretrain_points=8192, num_key_points=1024,
-              num_seeds=256, head_width=32))
+              num_seeds=1024, head_width=32))
 study_profile = _profiles[study_compute]
 
 # ---- schedules (per optimiser step, docs/study.md) ----
