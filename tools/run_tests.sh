@@ -5,4 +5,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" -m pytest tests -q "$@"
+# --durations: the slowest tests are listed at the end of every run (keep the suite fast)
+exec "$ROOT/.venv/bin/python" -m pytest tests -q --durations=15 "$@"
