@@ -19,14 +19,6 @@ from graspcontrast_mm.registry import MODELS
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _cfg() -> Config:
     return Config(dict(model=tiny_gsnet_model_cfg(), test_pipeline=[
         dict(type='LoadDepthImage'),

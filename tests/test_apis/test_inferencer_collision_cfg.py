@@ -13,14 +13,6 @@ from graspcontrast_mm.structures import reference_collision_iou
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope='module')
 def ckpt(tmp_path_factory):
     root = tmp_path_factory.mktemp('gsnet_tiny_collision')

@@ -30,14 +30,6 @@ class KeepPointsNearerThan(BaseTransform):
         return results
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pipeline(extra=()):
     return [dict(type='LoadDepthImage'),
             dict(type='DepthToPoints', min_depth=0.1, max_depth=1.5),

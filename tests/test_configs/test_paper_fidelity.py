@@ -34,14 +34,6 @@ PAPER_AUGMENTATION = dict(type='RandomFlipRotate', flip_prob=0.5, rot_range_deg=
 TABLE_BOX = ((-0.3, -0.3, -0.02), (0.3, 0.3, 0.3))
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _load(name: str) -> Config:
     return Config.fromfile(name if osp.isabs(name) else osp.join(CONFIG_DIR, name))
 

@@ -28,15 +28,6 @@ NUM_POINTS = 2048
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    """One torch thread: small sparse convolutions are slower on more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_cfg() -> Config:
     """A tiny GSNet that returns grasps even untrained (no graspness gate)."""
     return Config(dict(

@@ -17,14 +17,6 @@ from graspcontrast_mm.registry import MODELS
 INTRINSICS = ['150', '150', '80', '60']
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _infer_main():
     spec = importlib.util.spec_from_file_location('_tools_infer',
                                                   osp.join(REPO, 'tools', 'infer.py'))

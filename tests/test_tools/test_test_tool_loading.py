@@ -12,14 +12,6 @@ from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.utils import register_all_modules
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _test_main():
     import importlib.util
     spec = importlib.util.spec_from_file_location('_tools_test',

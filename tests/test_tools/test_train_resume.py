@@ -18,14 +18,6 @@ from graspcontrast_mm.registry import HOOKS
 from graspcontrast_mm.utils import register_all_modules
 
 
-@pytest.fixture(autouse=True, scope='module')
-def _single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @HOOKS.register_module(name='SigtermAtIterHookOfResumeTest')
 class _SigtermAtIterHook(Hook):
     """Test hook: the process sends itself SIGTERM after the second iteration of the

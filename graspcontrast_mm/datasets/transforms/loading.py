@@ -19,6 +19,19 @@ __all__ = [
 ]
 
 
+def _read_raw_image(path: str, what: str) -> np.ndarray:
+    """The array of an image file (``cv2.IMREAD_UNCHANGED``) or ``.npy``, as stored."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    if path.endswith('.npy'):
+        return np.load(path, allow_pickle=False)
+    import cv2
+    raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ValueError(f'could not decode {what} {path}')
+    return raw
+
+
 def read_single_channel_image(path: str, what: str = 'image') -> np.ndarray:
     """Read a raw single-channel image (``cv2.IMREAD_UNCHANGED``, or ``.npy``) as is.
 
@@ -34,15 +47,7 @@ def read_single_channel_image(path: str, what: str = 'image') -> np.ndarray:
         ValueError: the file cannot be decoded or is not a single-channel image.
     """
     path = str(path)
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    if path.endswith('.npy'):
-        raw = np.load(path)
-    else:
-        import cv2
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if raw is None:
-            raise ValueError(f'could not decode {what} {path}')
+    raw = _read_raw_image(path, what)
     if raw.ndim == 3 and raw.shape[2] == 1:
         raw = raw[:, :, 0]
     if raw.ndim != 2:
@@ -152,17 +157,9 @@ def read_mask(value: Any, shape: Tuple[int, int]) -> np.ndarray:
     """
     path = _as_path(value)
     if path is not None:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'workspace mask not found: {path}')
-        if path.endswith('.npy'):
-            value = np.load(path)
-        else:
-            import cv2
-            value = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            if value is None:
-                raise ValueError(f'cannot decode workspace mask {path}')
-            if value.ndim == 3:
-                value = value.max(axis=2)
+        value = _read_raw_image(path, 'workspace mask')
+        if value.ndim == 3 and not path.endswith('.npy'):
+            value = value.max(axis=2)
     mask = _as_array(value)
     if mask.shape != tuple(shape):
         raise ValueError(f'workspace mask has shape {mask.shape} but the depth image has '
