@@ -9,7 +9,7 @@
 # instead of the reference's 64 000, so the reference's lr decay is applied per step (x0.95
 # per epoch of the tiny set's 48 labelled frames at batch 2), Adam lr 3e-3 instead of
 # 1e-3, and frame-consistent training (model.train_cfg.frame_consistent): measured on one
-# frame (docs/study.md, tools/overfit_one_frame.py, 600 steps) lr 1e-3 with 256 seeds
+# frame (docs/study_design.md, tools/overfit_one_frame.py, 600 steps) lr 1e-3 with 256 seeds
 # reached AP ~6 and the reference's label-frame targets ~12, where this recipe reaches
 # ~34-48.
 _base_ = './gsnet/gsnet_scratch_realsense_256of256.py'

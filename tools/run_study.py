@@ -45,6 +45,14 @@ FINETUNE_ARMS = {
     'scratch_fc': ('gsnet_study_scratch_fc.py', None),
     'fne_fc': ('gsnet_study_fne_fc.py', 'fne'),
 }
+#: Which (arm, fraction, seed) cells a grid runs. 'full': every arm x fraction x seed.
+#: 'core' (default; fits a 2-core machine in about 4 hours): scratch and FNE at every
+#: fraction and seed (Table I); the no-FNE and no-augmentation ablations at the smallest
+#: fraction, where the paper reports them (Tables II and III), every seed; the
+#: frame-consistent arms at every fraction for the first seed only.
+ABLATION_ARMS = ('nofne', 'noaug')
+FRAME_CONSISTENT_ARMS = ('scratch_fc', 'fne_fc')
+GRIDS = ('core', 'full')
 FRACTIONS = {'study': ['1/64', '4/64', '64/64'], 'study_micro': ['1/4', '4/4']}
 DATA_ROOTS = {'study': 'data/graspnet_study', 'study_micro': 'data/graspnet_study_micro'}
 
@@ -270,8 +278,10 @@ class Study:
         fractions = self.args.fractions or FRACTIONS[self.preset]
         for arm in self.args.pretrain_arms:
             self.pretrain(arm)
-        units = [(a, f, s) for s in self.args.seeds for f in fractions
-                 for a in self.args.arms]
+        units = study_units(self.args.arms, fractions, self.args.seeds, self.args.grid)
+        _write_json(osp.join(self.results, 'plan.json'),
+                    dict(grid=self.args.grid, preset=self.preset,
+                         finetune=[dict(arm=a, fraction=f, seed=s) for a, f, s in units]))
         for i, (arm, fraction, seed) in enumerate(units):
             print(f'[study] fine-tuning {i + 1}/{len(units)}: {arm} {fraction} seed {seed}',
                   flush=True)
@@ -282,6 +292,24 @@ class Study:
             cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
             _run(cmd, osp.join(self.logs, 'report.log'))
             print(f'[study] report: {self.args.report}')
+
+
+def study_units(arms: List[str], fractions: List[str], seeds: List[int],
+                grid: str = 'core') -> List[tuple]:
+    """The (arm, fraction, seed) fine-tuning runs of a grid, seed by seed (the first seed
+    of every cell comes first, so that a partial study already covers the whole table)."""
+    if grid not in GRIDS:
+        raise ValueError(f'unknown grid {grid!r}; choose one of {GRIDS}')
+    units = []
+    for s in seeds:
+        for f in fractions:
+            for a in arms:
+                if grid == 'core' and a in ABLATION_ARMS and f != fractions[0]:
+                    continue
+                if grid == 'core' and a in FRAME_CONSISTENT_ARMS and s != seeds[0]:
+                    continue
+                units.append((a, f, s))
+    return units
 
 
 def parse_args(argv=None):
@@ -296,6 +324,9 @@ def parse_args(argv=None):
                    help='default: those the fine-tuning arms need')
     p.add_argument('--fractions', nargs='+', default=None)
     p.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2])
+    p.add_argument('--grid', default='core', choices=GRIDS,
+                   help="'core': ablation arms at the smallest fraction only, "
+                   "frame-consistent arms for the first seed only; 'full': every cell")
     p.add_argument('--sampling-seeds', nargs='+', type=int, default=[1, 2, 3],
                    help='test-time sampling seeds of the AP-spread check')
     p.add_argument('--spread-arms', nargs='*', default=['scratch', 'fne'],

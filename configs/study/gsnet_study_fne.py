@@ -3,7 +3,7 @@
 # config) from FNE pre-training (pretrain_study_fne.py).
 # tools/run_study.py passes the checkpoint: model.backbone.init_cfg.checkpoint=PATH
 _base_ = './gsnet_study_scratch.py'
-pretrained_backbone = 'work_dirs/study/pretrain_fne/iter_960.pth'
+pretrained_backbone = 'work_dirs/study/pretrain_fne/iter_640.pth'
 model = dict(
     backbone=dict(
         init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,

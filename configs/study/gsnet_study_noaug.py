@@ -3,7 +3,7 @@
 # config) from FNE pre-training without augmentation (pretrain_study_noaug.py).
 # tools/run_study.py passes the checkpoint: model.backbone.init_cfg.checkpoint=PATH
 _base_ = './gsnet_study_scratch.py'
-pretrained_backbone = 'work_dirs/study/pretrain_noaug/iter_960.pth'
+pretrained_backbone = 'work_dirs/study/pretrain_noaug/iter_640.pth'
 model = dict(
     backbone=dict(
         init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,

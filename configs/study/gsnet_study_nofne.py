@@ -3,7 +3,7 @@
 # config) from pre-training without FNE, plain PointInfoNCE (pretrain_study_nofne.py).
 # tools/run_study.py passes the checkpoint: model.backbone.init_cfg.checkpoint=PATH
 _base_ = './gsnet_study_scratch.py'
-pretrained_backbone = 'work_dirs/study/pretrain_nofne/iter_960.pth'
+pretrained_backbone = 'work_dirs/study/pretrain_nofne/iter_640.pth'
 model = dict(
     backbone=dict(
         init_cfg=dict(type='PretrainedStrict', checkpoint=pretrained_backbone,

@@ -59,6 +59,7 @@ test_dataloader = dict(
                  frame_ids={{_base_.study_test_frames}}, pipeline=test_pipeline))
 test_evaluator = dict(data_root=data_root, nproc=2)
 
+optim_wrapper = dict(optimizer=dict(lr={{_base_.study_lr}}))
 param_scheduler = [
     dict(type='ExponentialLR', gamma={{_base_.study_gamma_per_step}}, by_epoch=False,
          begin=0, end={{_base_.study_finetune_iters}})

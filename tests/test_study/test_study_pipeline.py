@@ -82,10 +82,40 @@ def test_per_step_decay_equals_reference_per_epoch():
     # one reference epoch of steps -> x0.95; ten -> x0.95 ** 10
     assert _lr_after(sched['gamma'], 6400) == pytest.approx(0.95e-3, rel=1e-6)
     study = Config.fromfile(osp.join(STUDY, 'gsnet_study_scratch.py'))
-    assert study.study_steps_per_epoch == 8 * 64 // 4
+    batch = study.train_dataloader.batch_size
+    assert batch == study.study_profile['batch_size']
+    # the study's epoch is its FULL labelled set (8 scenes x 64 views), at its batch size
+    epoch = 8 * 64 // batch
+    assert study.study_steps_per_epoch == epoch
     gamma = study.param_scheduler[0]['gamma']
-    assert _lr_after(gamma, 128) == pytest.approx(0.95e-3, rel=1e-6)
-    assert _lr_after(gamma, 1280) == pytest.approx(1e-3 * 0.95 ** 10, rel=1e-5)
+    assert _lr_after(gamma, epoch) == pytest.approx(0.95e-3, rel=1e-6)
+    assert _lr_after(gamma, 10 * epoch) == pytest.approx(1e-3 * 0.95 ** 10, rel=1e-5)
+    assert study.optim_wrapper.optimizer.lr == study.study_profile['lr']
+
+
+def test_core_grid_cells_and_order():
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import run_study
+    fr = ['1/64', '4/64', '64/64']
+    full = run_study.study_units(list(ARMS), fr, [0, 1, 2], 'full')
+    assert len(full) == 6 * 3 * 3 and len(set(full)) == len(full)
+    core = run_study.study_units(list(ARMS), fr, [0, 1, 2])
+    assert set(core) <= set(full)
+    # Table I arms: every fraction x seed
+    for arm in ('scratch', 'fne'):
+        assert {(f, s) for a, f, s in core if a == arm} == {(f, s) for f in fr
+                                                           for s in (0, 1, 2)}
+    # ablations at the smallest fraction (every seed), frame-consistent arms seed 0 only
+    for arm in ('nofne', 'noaug'):
+        assert {(f, s) for a, f, s in core if a == arm} == {('1/64', s) for s in (0, 1, 2)}
+    for arm in ('scratch_fc', 'fne_fc'):
+        assert {(f, s) for a, f, s in core if a == arm} == {(f, 0) for f in fr}
+    assert len(core) == 18 + 6 + 6
+    # every cell's first seed comes before any second seed
+    seeds = [s for _, _, s in core]
+    assert seeds == sorted(seeds)
+    with pytest.raises(ValueError, match='unknown grid'):
+        run_study.study_units(list(ARMS), fr, [0], 'everything')
 
 
 def test_seeded_point_sample_is_per_frame_and_repeatable():
@@ -125,8 +155,13 @@ def test_report_from_json_alone(tmp_path):
             (res / f'finetune_{arm}_1of64_seed{seed}.json').write_text(json.dumps(dict(
                 arm=arm, fraction='1/64', seed=seed, metrics=metrics, preset='study',
                 commit='abc', loss=[dict(step=1, loss=2.0), dict(step=2, loss=1.0)])))
+    plan = [dict(arm=a, fraction='1/64', seed=s) for a in ('scratch', 'fne', 'nofne')
+            for s in (0, 1)]
+    (res / 'plan.json').write_text(json.dumps(dict(grid='core', finetune=plan)))
     out, png = study_report.write_report(str(res), str(tmp_path / 'study.md'))
     text = open(out).read()
+    assert 'Partial study: 4 of the 6 fine-tuning runs' in text
+    assert 'no-FNE (PointInfoNCE) 1/64 seed 0, no-FNE (PointInfoNCE) 1/64 seed 1.' in text
     assert '| scratch | 1/64 | 2.00 ± 1.41 |' in text  # std with ddof=1: sqrt(2)
     assert '| 1/64 | 5.00 ± 1.41 | 2.00 ± 1.41 | +3.00 | no |' in text
     assert 'micro preset' not in text
