@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from tiny_gsnet import tiny_gsnet_model_cfg
+from tiny_gsnet import tiny_gsnet_model_cfg, tiny_pretrainer_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer
 from graspcontrast_mm.engine import (CheckpointMismatchError, NonFiniteWeightsError,
@@ -114,10 +114,7 @@ def test_state_dict_without_metadata_loads_unchanged(gsnet, tmp_path):
 
 
 def test_pretraining_checkpoint_is_refused_at_build(tmp_path):
-    cfg = Config(dict(model=dict(
-        type='GraspContrastPretrainer',
-        backbone=dict(type='SparseUNet', in_channels=1, out_channels=16,
-                      planes=(8, 8, 16, 16, 16, 16, 8, 8), init_dim=8))))
+    cfg = Config(dict(model=tiny_pretrainer_model_cfg()))
     model = MODELS.build(cfg.model)
     path = _save(tmp_path / 'pretrain.pth', model.state_dict(), cfg.pretty_text)
     with pytest.raises(TypeError, match='not a grasp detector'):

@@ -15,9 +15,8 @@ from graspcontrast_mm.engine import (CheckpointLoadError, CheckpointMismatchErro
                                      PretrainedStrictInit, apply_key_mapping,
                                      load_pretrained_module)
 from graspcontrast_mm.registry import MODELS
-
-TINY_PLANES = (8, 8, 16, 16, 16, 16, 8, 8)
-
+from tiny_gsnet import (tiny_backbone_cfg, tiny_gsnet_model_cfg,
+                        tiny_pretrainer_model_cfg)
 
 
 @pytest.fixture(autouse=True)
@@ -27,15 +26,8 @@ def _default_scope():
         yield
 
 
-def backbone_cfg(planes=TINY_PLANES, **kwargs) -> dict:
-    return dict(type='SparseUNet', in_channels=1, out_channels=16, planes=planes,
-                init_dim=8, **kwargs)
-
-
 def gsnet_cfg(backbone: dict) -> dict:
-    return dict(type='GSNet', backbone=backbone,
-                crop_head=dict(type='CylinderCropHead', mlp_channels=(16, 16)),
-                swad_head=dict(type='SWADHead', hidden_channels=16), num_seeds=16)
+    return tiny_gsnet_model_cfg(16, gated=True, backbone=backbone)
 
 
 def _pair_batch(seed: int = 0) -> dict:
@@ -65,7 +57,7 @@ def pretrain_ckpt(tmp_path_factory):
     """A GraspContrastPretrainer trained for one step, saved like mmengine's CheckpointHook."""
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('graspcontrast_mm'):
-        model = MODELS.build(dict(type='GraspContrastPretrainer', backbone=backbone_cfg()))
+        model = MODELS.build(tiny_pretrainer_model_cfg())
     before = copy.deepcopy(model.backbone.state_dict())
     optim = OptimWrapper(torch.optim.Adam(model.parameters(), lr=1e-2))
     model.train()
@@ -85,7 +77,7 @@ def pretrain_ckpt(tmp_path_factory):
 def _gsnet_with_init(path, **init_kwargs):
     torch.manual_seed(1)
     init = dict(type='PretrainedStrict', checkpoint=str(path), **init_kwargs)
-    return MODELS.build(gsnet_cfg(backbone_cfg(init_cfg=init)))
+    return MODELS.build(gsnet_cfg(tiny_backbone_cfg(init_cfg=init)))
 
 
 def test_backbone_equals_checkpoint_and_heads_untouched(pretrain_ckpt):
@@ -140,7 +132,7 @@ def test_mismatched_planes_raise_naming_the_shapes(pretrain_ckpt):
     path, _ = pretrain_ckpt
     torch.manual_seed(1)
     planes = (8, 8, 16, 24, 16, 16, 8, 8)  # stage 4 wider than in the checkpoint
-    model = MODELS.build(gsnet_cfg(backbone_cfg(
+    model = MODELS.build(gsnet_cfg(tiny_backbone_cfg(
         planes=planes, init_cfg=dict(type='PretrainedStrict', checkpoint=str(path)))))
     before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     with pytest.raises(CheckpointMismatchError) as info:
@@ -220,11 +212,11 @@ def test_key_mapping_validation():
 
 def test_bare_state_dict_and_ddp_prefix(tmp_path):
     torch.manual_seed(3)
-    src = MODELS.build(backbone_cfg())
+    src = MODELS.build(tiny_backbone_cfg())
     path = tmp_path / 'bare.pth'
     torch.save({'module.' + k: v for k, v in src.state_dict().items()}, path)
     torch.manual_seed(4)
-    dst = MODELS.build(backbone_cfg())
+    dst = MODELS.build(tiny_backbone_cfg())
     keys = load_pretrained_module(dst, str(path), prefix='')
     assert set(keys) == set(src.state_dict())
     for k, v in src.state_dict().items():

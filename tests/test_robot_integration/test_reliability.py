@@ -6,6 +6,7 @@ import pytest
 
 from graspcontrast_mm.structures.grasp import approach_angle_to_matrix, make_grasp_array
 from robot_integration import pick_and_place
+from tiny_gsnet import tiny_gsnet_model_cfg, tiny_pretrainer_model_cfg
 from robot_integration.executor import SafetyLimits, check_pose_safe
 from robot_integration.planner import (GraspPlanner, GripperModel, PlannedGrasp,
                                        PlannerConfig, PlanningFailure)
@@ -83,7 +84,6 @@ def _save_checkpoint(path, model_cfg, cfg_text=None, nan_key=None):
 
 def _tiny_gsnet_cfg():
     from mmengine.config import Config
-    from tiny_gsnet import tiny_gsnet_model_cfg
     return Config(dict(model=tiny_gsnet_model_cfg()))
 
 
@@ -93,10 +93,7 @@ MODEL_ARGS = ['--source', 'model', '--levels', 'tiny', '--objects-per-level', '1
 
 def test_pretraining_checkpoint_stops_before_the_simulation(tmp_path, no_sim, capsys):
     from mmengine.config import Config
-    cfg = Config(dict(model=dict(
-        type='GraspContrastPretrainer',
-        backbone=dict(type='SparseUNet', in_channels=1, out_channels=16,
-                      planes=(8, 8, 16, 16, 16, 16, 8, 8), init_dim=8))))
+    cfg = Config(dict(model=tiny_pretrainer_model_cfg()))
     ckpt = _save_checkpoint(tmp_path / 'pretrain.pth', cfg.model, cfg.pretty_text)
     with pytest.raises(SystemExit) as stop:
         pick_and_place.main(MODEL_ARGS + ['--checkpoint', ckpt])

@@ -11,20 +11,16 @@ from graspcontrast_mm.models.detectors.gsnet import GSNet
 from graspcontrast_mm.models.heads import pack_grasp_labels
 from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures.points import voxelize
+from tiny_gsnet import tiny_gsnet_model_cfg
 
 NUM_SEEDS = 32
 
 
 
 def tiny_cfg(**overrides) -> dict:
-    cfg = dict(type='GSNet',
-               backbone=dict(type='SparseUNet', in_channels=1, out_channels=16,
-                             planes=(8, 8, 16, 16, 16, 16, 8, 8), init_dim=8),
-               crop_head=dict(type='CylinderCropHead', mlp_channels=(16, 16)),
-               swad_head=dict(type='SWADHead', hidden_channels=16),
-               num_seeds=NUM_SEEDS)
-    cfg.update(overrides)
-    return cfg
+    """The shared tiny GSNet with its default (gated) test settings."""
+    overrides.setdefault('num_seeds', NUM_SEEDS)
+    return tiny_gsnet_model_cfg(gated=True, **overrides)
 
 
 def make_sample(seed: int = 0, with_labels: bool = True, box_height: float = 0.06):
