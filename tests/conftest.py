@@ -39,14 +39,14 @@ def labelled_graspnet_root(tmp_path_factory):
     Scenes 0 and 100, 8 noise-free realsense views of 320x180, two primitive objects (the
     50 mm cube, id 0, and the r25 x 100 mm cylinder, id 4) per scene, with the generator's
     coarse labels: grasp labels, collision labels, dexnet models, graspness maps and
-    graspnetAPI annotations.
+    graspnetAPI annotations, and rgb images. The one labelled dataset of the session.
     """
     from graspcontrast_mm.synthetic import generate_dataset
     from graspcontrast_mm.synthetic.generator import get_preset
     root = str(tmp_path_factory.mktemp('graspnet_labelled'))
     pools = {'seen': (0, 4), 'similar': (0, 4), 'novel': (0, 4)}
     cfg, _ = get_preset('tiny', num_views=LABELLED_VIEWS, image_size=(320, 180),
-                        noise=False, write_rgb=False, num_objects=(2, 2),
+                        noise=False, write_rgb=True, num_objects=(2, 2),
                         object_pools=pools, with_labels=True)
     generate_dataset(root, 'tiny', config=cfg, scene_ids=list(LABELLED_SCENES),
                      progress=False)

@@ -1,23 +1,19 @@
 """Small synthetic datasets generated once per test session.
 
-``clean_root`` is the one labelled dataset of the session (tiny preset: coarse grasp labels,
-dexnet models, collision labels, graspness maps); the graspnetAPI compatibility tests and
-the layout tests share it.
+``clean_root`` is the session's one labelled dataset (``labelled_graspnet_root`` of
+tests/conftest.py: tiny preset, coarse grasp labels, dexnet models, collision labels,
+graspness maps); the graspnetAPI compatibility tests and the layout tests share it.
 """
 import pytest
 
 from graspcontrast_mm.synthetic import generate_dataset
 
-#: Noise-free scenes: exact geometry up to the 1 mm quantisation.
-CLEAN_KW = dict(scene_ids=[0, 100], num_views=6, image_size=(320, 180), noise=False,
-                write_rgb=True, progress=False)
-
 
 @pytest.fixture(scope='session')
-def clean_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('graspnet_clean')
-    generate_dataset(str(root), 'tiny', **CLEAN_KW)
-    return str(root)
+def clean_root(labelled_graspnet_root):
+    """Noise-free labelled scenes 0 and 100: exact geometry up to the 1 mm quantisation
+    (the session's labelled dataset, tests/conftest.py)."""
+    return labelled_graspnet_root
 
 
 @pytest.fixture(scope='session')

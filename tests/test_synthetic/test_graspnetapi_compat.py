@@ -24,7 +24,7 @@ pytest.importorskip('graspnetAPI')
 
 CAMERA = 'realsense'
 SCENES = (0, 100)
-N_VIEWS = 6
+N_VIEWS = 8  # views per scene of clean_root (LABELLED_VIEWS, tests/conftest.py)
 FRICTIONS = (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)
 
 

@@ -10,7 +10,7 @@ import scipy.io
 from graspcontrast_mm.synthetic import (MANIFEST_NAME, GraspNetLayout, ObjectLibrary,
                                         load_scene_info)
 
-W, H, N_VIEWS = 320, 180, 6
+W, H, N_VIEWS = 320, 180, 8  # clean_root (tests/conftest.py)
 SCENES = (0, 100)
 
 
