@@ -36,9 +36,12 @@ import numpy as np
 
 from graspcontrast_mm.structures.grasp import make_grasp_array
 
+from .planner import GripperModel
+
 __all__ = [
-    'VHACD_PARAMS', 'VHACD_CONCAVITIES', 'VHACD_MAX_PARTS', 'BENCHMARK_SCALES', 'BenchmarkObject', 'cache_dir',
-    'load_benchmark_object', 'vhacd_parts_path', 'topdown_grasps', 'TopDownConfig', 'parse_obj_parts'
+    'VHACD_PARAMS', 'VHACD_CONCAVITIES', 'VHACD_MAX_PARTS', 'BENCHMARK_SCALES',
+    'BenchmarkObject', 'cache_dir', 'load_benchmark_object', 'vhacd_parts_path',
+    'topdown_grasps', 'TopDownConfig', 'parse_obj_parts'
 ]
 
 #: Parameters of :func:`pybullet.vhacd` (part of the cache key; pybullet's defaults
@@ -96,9 +99,10 @@ class TopDownConfig:
     max_mu: float = 0.3
     row_depth: float = 0.02
     max_per_object: int = 60
-    finger_height: float = 0.02
-    finger_length: float = 0.06
-    finger_thickness: float = 0.01
+    # the robot's gripper (planner.GripperModel), one definition of its size
+    finger_height: float = GripperModel.finger_height
+    finger_length: float = GripperModel.finger_length
+    finger_thickness: float = GripperModel.finger_thickness
     width_margin: float = 0.02
     max_com_distance: float = 0.045
 

@@ -19,7 +19,8 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from graspcontrast_mm.registry import DATASETS, SCOPE
-from .graspnet_io import read_camera_files, read_factor_depth, read_object_id_list
+from .graspnet_io import (GraspNetLayout, read_camera_files, read_factor_depth,
+                          read_object_id_list)
 
 __all__ = [
     'GraspNetDataset', 'GRASPNET_SPLITS', 'GRASPNET_CAMERAS', 'split_scene_ids',
@@ -220,11 +221,16 @@ class GraspNetDataset(BaseDataset):
         return out
 
     # ------------------------------------------------------------------ loading
+    @property
+    def layout(self) -> GraspNetLayout:
+        """Paths of the GraspNet-1Billion layout under ``data_root``."""
+        return GraspNetLayout(self.data_root)
+
     def _scene_dir(self, scene_id: int) -> str:
-        return os.path.join(self.data_root, 'scenes', f'scene_{scene_id:04d}')
+        return self.layout.scene_dir(scene_id)
 
     def _load_scene(self, scene_id: int) -> Dict[str, Any]:
-        cam_dir = os.path.join(self._scene_dir(scene_id), self.camera)
+        cam_dir = self.layout.camera_dir(scene_id, self.camera)
         try:
             K, cam_poses, cam0 = (a.astype(np.float64) for a in read_camera_files(cam_dir))
         except (FileNotFoundError, ValueError) as e:
@@ -255,13 +261,13 @@ class GraspNetDataset(BaseDataset):
         if self.label_fraction is not None:
             frames = select_label_frames(frames, self.label_fraction)
         return dict(cam_dir=cam_dir, K=K, cam2world=cam0[None] @ cam_poses,
-                    depth_scale=self._read_depth_scale(cam_dir, frames[0]),
+                    depth_scale=self._read_depth_scale(scene_id, frames[0]),
                     frames=np.asarray(frames, np.int64))
 
-    @staticmethod
-    def _read_depth_scale(cam_dir: str, frame_id: int) -> float:
+    def _read_depth_scale(self, scene_id: int, frame_id: int) -> float:
         """``factor_depth`` of a scene from one frame's meta file (1000 if absent)."""
-        return read_factor_depth(os.path.join(cam_dir, 'meta', f'{frame_id:04d}.mat'))
+        return read_factor_depth(GraspNetLayout.camera_files(
+            self._scene_dir(scene_id), self.camera, frame_id)['meta'])
 
     def load_data_list(self) -> List[dict]:
         """List the (scene, frame) samples; reads only the per-scene ``.npy`` files."""
@@ -313,12 +319,10 @@ class GraspNetDataset(BaseDataset):
 
     def _label_paths(self, scene_id: int) -> Dict[str, str]:
         return dict(
-            object_id_list=os.path.join(self._scene_dir(scene_id), 'object_id_list.txt'),
-            grasp_label_dir=os.path.join(self.data_root, 'grasp_label'),
-            collision_label=os.path.join(self.data_root, 'collision_label',
-                                         f'scene_{scene_id:04d}', 'collision_labels.npz'),
-            graspness_dir=os.path.join(self.data_root, 'graspness', f'scene_{scene_id:04d}',
-                                       self.camera))
+            object_id_list=self.layout.object_id_list(scene_id),
+            grasp_label_dir=self.layout.grasp_label_dir(),
+            collision_label=self.layout.collision_label(scene_id),
+            graspness_dir=self.layout.graspness_dir(scene_id, self.camera))
 
     def _load_label_sources(self, scene_id: int) -> List[int]:
         """Object ids of a scene (``object_id_list.txt``); checks the label files."""
@@ -329,8 +333,7 @@ class GraspNetDataset(BaseDataset):
         object_ids = read_object_id_list(paths['object_id_list'])
         if self.check_labels:
             needed = [paths['collision_label']] + [
-                os.path.join(paths['grasp_label_dir'], f'{i:03d}_labels.npz')
-                for i in object_ids
+                self.layout.grasp_label(i) for i in object_ids
             ]
             missing = [p for p in needed if not os.path.isfile(p)]
             if missing:
@@ -357,16 +360,15 @@ class GraspNetDataset(BaseDataset):
     # ------------------------------------------------------------------ samples
     def _view_info(self, scene_id: int, frame_id: int) -> dict:
         scene = self._scenes[scene_id]
-        cam_dir = scene['cam_dir']
-        name = f'{frame_id:04d}'
+        files = GraspNetLayout.camera_files(self._scene_dir(scene_id), self.camera, frame_id)
         return {
             'scene_id': scene_id,
             'frame_id': frame_id,
             'camera': self.camera,
-            'depth_path': os.path.join(cam_dir, 'depth', name + '.png'),
-            'rgb_path': os.path.join(cam_dir, 'rgb', name + '.png'),
-            'label_path': os.path.join(cam_dir, 'label', name + '.png'),
-            'meta_path': os.path.join(cam_dir, 'meta', name + '.mat'),
+            'depth_path': files['depth'],
+            'rgb_path': files['rgb'],
+            'label_path': files['label'],
+            'meta_path': files['meta'],
             'cam_intrinsic': scene['K'].copy(),
             'depth_scale': float(scene['depth_scale']),
             'cam2world': scene['cam2world'][frame_id].copy(),
@@ -398,8 +400,7 @@ class GraspNetDataset(BaseDataset):
             info['scene_object_ids'] = list(self._scenes[scene_id]['object_ids'])
             info['grasp_label_dir'] = paths['grasp_label_dir']
             info['collision_label_path'] = paths['collision_label']
-            info['graspness_path'] = os.path.join(paths['graspness_dir'],
-                                                  f'{frame_id:04d}.npy')
+            info['graspness_path'] = self.layout.graspness(scene_id, self.camera, frame_id)
             return info
         partner = self._partner_of(sample_idx, scene_id, frame_id)
         return {

@@ -3,7 +3,8 @@
 The synthetic generator writes through these functions, and the dataset, its transforms
 and the evaluators read through them, so a format is defined in exactly one place.
 Layout under a dataset root (``NNNN`` = frame id, ``XXXX`` = scene id, ``XXX`` = object
-id; ``docs/data_flow.md`` lists dtypes and shapes)::
+id; ``docs/data_flow.md`` lists dtypes and shapes; :class:`GraspNetLayout` builds every
+path)::
 
     scenes/scene_XXXX/object_id_list.txt             read_object_id_list / write_object_id_list
     scenes/scene_XXXX/{camera}/label/NNNN.png        read_label_image / write_png
@@ -58,6 +59,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import numpy as np
 
 __all__ = [
+    'GraspNetLayout',
     'UnsafePickleError', 'DexnetUnpickler', 'DEXNET_PICKLE_GLOBALS', 'load_dexnet_pickle',
     'CAMERA_FILES', 'GRASP_LABEL_ARRAYS', 'save_npz_deterministic', 'atomic_write_bytes',
     'encode_png', 'write_png', 'read_label_image', 'read_meta_poses', 'read_factor_depth',
@@ -85,6 +87,93 @@ DEXNET_PICKLE_GLOBALS = {
     'copyreg': {'_reconstructor'},
     'builtins': {'object'},
 }
+
+
+class GraspNetLayout:
+    """Paths of the GraspNet-1Billion layout under ``root``: the one place where the
+    package spells a folder or file name of the layout (the dataset, the evaluators and the
+    generator all build their paths here)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    @staticmethod
+    def scene_name(scene_id: int) -> str:
+        """``scene_XXXX``."""
+        return f'scene_{int(scene_id):04d}'
+
+    def scenes_dir(self) -> str:
+        """``root/scenes``."""
+        return os.path.join(self.root, 'scenes')
+
+    def scene_dir(self, scene_id: int) -> str:
+        """``root/scenes/scene_XXXX``."""
+        return os.path.join(self.scenes_dir(), self.scene_name(scene_id))
+
+    def camera_dir(self, scene_id: int, camera: str) -> str:
+        """``root/scenes/scene_XXXX/{camera}``."""
+        return os.path.join(self.scene_dir(scene_id), camera)
+
+    def object_id_list(self, scene_id: int) -> str:
+        """``root/scenes/scene_XXXX/object_id_list.txt``."""
+        return os.path.join(self.scene_dir(scene_id), 'object_id_list.txt')
+
+    @staticmethod
+    def camera_files(scene_dir: str, camera: str, frame_id: int) -> dict:
+        """Per-frame file paths of one camera under a scene folder (real or temporary)."""
+        cam_dir = os.path.join(scene_dir, camera)
+        name = f'{int(frame_id):04d}'
+        return {
+            'depth': os.path.join(cam_dir, 'depth', name + '.png'),
+            'label': os.path.join(cam_dir, 'label', name + '.png'),
+            'rgb': os.path.join(cam_dir, 'rgb', name + '.png'),
+            'meta': os.path.join(cam_dir, 'meta', name + '.mat'),
+            'annotation': os.path.join(cam_dir, 'annotations', name + '.xml'),
+        }
+
+    def model_dir(self, obj_id: int) -> str:
+        """``root/models/XXX``."""
+        return os.path.join(self.root, 'models', f'{int(obj_id):03d}')
+
+    def model_ply(self, obj_id: int) -> str:
+        """``root/models/XXX/nontextured.ply``."""
+        return os.path.join(self.model_dir(obj_id), 'nontextured.ply')
+
+    def textured_model_base(self, obj_id: int) -> str:
+        """``root/models/XXX/textured`` (``.obj`` / ``.sdf`` of graspnetAPI's dexnet
+        models)."""
+        return os.path.join(self.model_dir(obj_id), 'textured')
+
+    def grasp_label_dir(self) -> str:
+        """``root/grasp_label``."""
+        return os.path.join(self.root, 'grasp_label')
+
+    @staticmethod
+    def grasp_label_name(obj_id: int) -> str:
+        """``XXX_labels.npz``."""
+        return f'{int(obj_id):03d}_labels.npz'
+
+    def grasp_label(self, obj_id: int) -> str:
+        """``root/grasp_label/XXX_labels.npz``."""
+        return os.path.join(self.grasp_label_dir(), self.grasp_label_name(obj_id))
+
+    def collision_label(self, scene_id: int) -> str:
+        """``root/collision_label/scene_XXXX/collision_labels.npz``."""
+        return os.path.join(self.root, 'collision_label', self.scene_name(scene_id),
+                            'collision_labels.npz')
+
+    def dex_model(self, obj_id: int) -> str:
+        """``root/dex_models/XXX.pkl``."""
+        return os.path.join(self.root, 'dex_models', f'{int(obj_id):03d}.pkl')
+
+    def graspness_dir(self, scene_id: int, camera: str) -> str:
+        """``root/graspness/scene_XXXX/{camera}``."""
+        return os.path.join(self.root, 'graspness', self.scene_name(scene_id), camera)
+
+    def graspness(self, scene_id: int, camera: str, frame_id: int) -> str:
+        """``root/graspness/scene_XXXX/{camera}/NNNN.npy`` (float16 (H, W) map aligned with
+        the frame's depth image)."""
+        return os.path.join(self.graspness_dir(scene_id, camera), f'{int(frame_id):04d}.npy')
 
 
 class UnsafePickleError(pickle.UnpicklingError):

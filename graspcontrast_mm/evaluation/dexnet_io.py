@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..datasets.graspnet_io import (DEXNET_PICKLE_GLOBALS, DexnetUnpickler,
+from ..datasets.graspnet_io import (DEXNET_PICKLE_GLOBALS, DexnetUnpickler, GraspNetLayout,
                                     UnsafePickleError, load_dexnet_pickle)
 
 __all__ = [
@@ -42,10 +42,11 @@ def load_dexnet_object(root: str, obj_id: int) -> Any:
     Raises:
         FileNotFoundError: neither source exists.
     """
-    pkl = osp.join(root, 'dex_models', f'{int(obj_id):03d}.pkl')
+    layout = GraspNetLayout(root)
+    pkl = layout.dex_model(obj_id)
     if osp.isfile(pkl):
         return load_dexnet_pickle(pkl)
-    base = osp.join(root, 'models', f'{int(obj_id):03d}', 'textured')
+    base = layout.textured_model_base(obj_id)
     if not (osp.isfile(base + '.obj') and osp.isfile(base + '.sdf')):
         raise FileNotFoundError(f'no dexnet model for object {obj_id}: neither {pkl} '
                                 f'nor {base}.obj/.sdf exist')
@@ -62,7 +63,7 @@ def load_model_points(root: str, obj_id: int, voxel_size: float = 0.008) -> np.n
     """
     import open3d as o3d
     from graspnetAPI.utils.eval_utils import voxel_sample_points
-    ply = osp.join(root, 'models', f'{int(obj_id):03d}', 'nontextured.ply')
+    ply = GraspNetLayout(root).model_ply(obj_id)
     if not osp.isfile(ply):
         raise FileNotFoundError(f'object model not found: {ply}')
     points = np.array(o3d.io.read_point_cloud(ply).points)

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Optional, Tuple
 import numpy as np
 
 from .grasp_labels import as_trimesh, check_graspable_mesh
-from .writer import write_ply_mesh
+from .writer import GraspNetLayout, write_ply_mesh
 
 __all__ = [
     'numpy_int_alias', 'compute_sdf_grid', 'build_dexnet_model', 'save_dexnet_model',
@@ -270,11 +270,12 @@ def export_dexnet_files(root: str,
     """
     name = name or '%03d' % int(obj_id)
     tm = check_graspable_mesh(mesh, name, max_width=np.inf)
-    model_dir = os.path.join(root, 'models', '%03d' % int(obj_id))
+    layout = GraspNetLayout(root)
+    model_dir = layout.model_dir(obj_id)
     written = {}
     model = build_dexnet_model(tm, name=name, grid_dim=grid_dim, padding=padding,
                                noise=noise, seed=seed)
-    pkl = os.path.join(root, 'dex_models', '%03d.pkl' % int(obj_id))
+    pkl = layout.dex_model(obj_id)
     save_dexnet_model(pkl, model)
     written['pkl'] = pkl
     if write_ply:

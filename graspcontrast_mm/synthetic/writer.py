@@ -33,7 +33,8 @@ import os
 
 import numpy as np
 
-from ..datasets.graspnet_io import (atomic_write_bytes, encode_png, write_annotation_xml,
+from ..datasets.graspnet_io import (GraspNetLayout, atomic_write_bytes, encode_png,
+                                    write_annotation_xml,
                                     write_camera_files, write_meta_mat,
                                     write_object_id_list, write_png)
 
@@ -42,66 +43,6 @@ __all__ = [
     'write_annotation_xml', 'write_object_id_list', 'write_ply_mesh', 'encode_png',
     'write_camera_files'
 ]
-
-
-class GraspNetLayout:
-    """Paths of the GraspNet-1Billion layout under ``root``."""
-
-    def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root)
-
-    @staticmethod
-    def scene_name(scene_id: int) -> str:
-        """``scene_XXXX``."""
-        return f'scene_{int(scene_id):04d}'
-
-    def scenes_dir(self) -> str:
-        """``root/scenes``."""
-        return os.path.join(self.root, 'scenes')
-
-    def scene_dir(self, scene_id: int) -> str:
-        """``root/scenes/scene_XXXX``."""
-        return os.path.join(self.scenes_dir(), self.scene_name(scene_id))
-
-    @staticmethod
-    def camera_files(scene_dir: str, camera: str, frame_id: int) -> dict:
-        """Per-frame file paths of one camera under a scene folder (real or temporary)."""
-        cam_dir = os.path.join(scene_dir, camera)
-        name = f'{int(frame_id):04d}'
-        return {
-            'depth': os.path.join(cam_dir, 'depth', name + '.png'),
-            'label': os.path.join(cam_dir, 'label', name + '.png'),
-            'rgb': os.path.join(cam_dir, 'rgb', name + '.png'),
-            'meta': os.path.join(cam_dir, 'meta', name + '.mat'),
-            'annotation': os.path.join(cam_dir, 'annotations', name + '.xml'),
-        }
-
-    def model_dir(self, obj_id: int) -> str:
-        """``root/models/XXX``."""
-        return os.path.join(self.root, 'models', f'{int(obj_id):03d}')
-
-    def model_ply(self, obj_id: int) -> str:
-        """``root/models/XXX/nontextured.ply``."""
-        return os.path.join(self.model_dir(obj_id), 'nontextured.ply')
-
-    def grasp_label(self, obj_id: int) -> str:
-        """``root/grasp_label/XXX_labels.npz``."""
-        return os.path.join(self.root, 'grasp_label', f'{int(obj_id):03d}_labels.npz')
-
-    def collision_label(self, scene_id: int) -> str:
-        """``root/collision_label/scene_XXXX/collision_labels.npz``."""
-        return os.path.join(self.root, 'collision_label', self.scene_name(scene_id),
-                            'collision_labels.npz')
-
-    def dex_model(self, obj_id: int) -> str:
-        """``root/dex_models/XXX.pkl``."""
-        return os.path.join(self.root, 'dex_models', f'{int(obj_id):03d}.pkl')
-
-    def graspness(self, scene_id: int, camera: str, frame_id: int) -> str:
-        """``root/graspness/scene_XXXX/{camera}/NNNN.npy`` (float16 (H, W) map aligned with
-        the frame's depth image)."""
-        return os.path.join(self.root, 'graspness', self.scene_name(scene_id), camera,
-                            f'{int(frame_id):04d}.npy')
 
 
 def write_ply_mesh(path: str, vertices: np.ndarray, faces: np.ndarray) -> None:

@@ -26,6 +26,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ...structures.grasp import GRASP_HEIGHT, GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH
 from .force_closure import force_closure_scores
 from .sdf_grid import SdfGrid, row_norm
 
@@ -39,7 +40,8 @@ NMS_TRANSLATION = 0.03              # metres
 NMS_ROTATION = 30.0 / 180 * np.pi   # radians
 PER_OBJECT_TOP = 10
 MAX_EVALUATED = 50                  # graspnetAPI's min(49, ...) rank
-_HEIGHT, _DEPTH_BASE, _FINGER_WIDTH = 0.02, 0.02, 0.01   # metres
+# graspnetAPI's gripper (metres), the package's one definition (structures.grasp)
+_HEIGHT, _DEPTH_BASE, _FINGER_WIDTH = GRASP_HEIGHT, GRIPPER_DEPTH_BASE, GRIPPER_FINGER_WIDTH
 _OUTLIER = 0.05
 _EMPTY_THRESH = 10
 

@@ -18,7 +18,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from ...datasets.graspnet_io import (read_annotation_poses, read_camera_poses,
+from ...datasets.graspnet_io import (GraspNetLayout, read_annotation_poses, read_camera_poses,
                                      read_meta_poses)
 from ..dexnet_io import load_dexnet_object, load_model_points, table_points
 from .eval_grasp import EvalObject, transform_points
@@ -45,7 +45,8 @@ def clear_caches() -> None:
 
 def dump_path(dump_dir: str, scene_id: int, camera: str, frame_id: int) -> str:
     """graspnetAPI's dump layout: ``dump_dir/scene_XXXX/{camera}/NNNN.npy``."""
-    return osp.join(dump_dir, f'scene_{int(scene_id):04d}', camera, f'{int(frame_id):04d}.npy')
+    return osp.join(dump_dir, GraspNetLayout.scene_name(scene_id), camera,
+                    f'{int(frame_id):04d}.npy')
 
 
 def save_grasps_atomic(path: str, grasps: np.ndarray) -> None:
@@ -96,12 +97,12 @@ def load_frame_objects(root: str, scene_id: int, camera: str, frame_id: int,
     Raises:
         FileNotFoundError: the pose file is missing.
     """
-    cam_dir = osp.join(root, 'scenes', f'scene_{int(scene_id):04d}', camera)
+    files = GraspNetLayout.camera_files(GraspNetLayout(root).scene_dir(scene_id), camera,
+                                        frame_id)
     if pose_source == 'annotations':
-        return read_annotation_poses(osp.join(cam_dir, 'annotations',
-                                              f'{int(frame_id):04d}.xml'))
+        return read_annotation_poses(files['annotation'])
     if pose_source == 'meta':
-        ids, poses = read_meta_poses(osp.join(cam_dir, 'meta', f'{int(frame_id):04d}.mat'))
+        ids, poses = read_meta_poses(files['meta'])
         return [int(i) for i in ids], list(poses)
     raise ValueError(f'pose_source must be one of {POSE_SOURCES}, got {pose_source!r}')
 
@@ -110,8 +111,7 @@ def _scene_poses(root: str, scene_id: int, camera: str) -> Tuple[np.ndarray, np.
     key = (osp.abspath(root), int(scene_id), camera)
     if key in _SCENE_POSES:
         return _SCENE_POSES[key]
-    cam_dir = osp.join(root, 'scenes', f'scene_{int(scene_id):04d}', camera)
-    value = read_camera_poses(cam_dir)
+    value = read_camera_poses(GraspNetLayout(root).camera_dir(scene_id, camera))
     _SCENE_POSES[key] = value
     while len(_SCENE_POSES) > 8:
         _SCENE_POSES.popitem(last=False)
