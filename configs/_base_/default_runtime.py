@@ -19,6 +19,8 @@ env_cfg = dict(
 )
 
 vis_backends = [dict(type='LocalVisBackend')]
+# pictures of grasp scenes (the Inferencer draws with it; the runner logs through it)
+visualizer = dict(type='GraspVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 log_level = 'INFO'
 load_from = None

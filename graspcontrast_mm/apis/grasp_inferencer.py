@@ -33,9 +33,9 @@ from graspcontrast_mm.datasets.transforms import (DepthToPoints, ObjectWorkspace
 from graspcontrast_mm.engine.checkpoint_compat import load_checkpoint_file
 from graspcontrast_mm.engine.checkpoint_config import config_from_checkpoint
 from graspcontrast_mm.engine.model_loading import load_model_checkpoint
-from graspcontrast_mm.registry import INFERENCERS, MODELS, SCOPE
+from graspcontrast_mm.registry import INFERENCERS, MODELS, SCOPE, VISUALIZERS
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN
-from graspcontrast_mm.visualization import render_grasps, write_image
+from graspcontrast_mm.visualization import GraspVisualizer
 from .grasp_selection import (DEFAULT_COLLISION_CFG, DEFAULT_SUPPORT_PLANE_CFG,
                               fit_support_plane, merge_options, select_grasps)
 from .grasp_outputs import format_grasps, grasp_summary, save_grasps_npy, write_json
@@ -193,8 +193,18 @@ class GraspInferencer(BaseInferencer):
                 'backbone', self.clock() - self._timer.pop('backbone_start', self.clock())))
         return model
 
-    def _init_visualizer(self, cfg) -> None:
-        return None  # pictures use the function API of graspcontrast_mm.visualization
+    def _init_visualizer(self, cfg) -> GraspVisualizer:
+        """The config's ``visualizer`` (a :class:`GraspVisualizer` by default), drawing
+        into memory: the Inferencer writes the pictures itself."""
+        vis = dict(cfg.get('visualizer') or dict(type='GraspVisualizer'))
+        vis.update(vis_backends=None, save_dir=None,
+                   name=f"{vis.get('name', 'visualizer')}-inferencer-{id(self)}")
+        with DefaultScope.overwrite_default_scope(SCOPE):
+            visualizer = VISUALIZERS.build(vis)
+        if not isinstance(visualizer, GraspVisualizer):
+            raise TypeError(f'the config\'s visualizer must be a GraspVisualizer, got '
+                            f'{type(visualizer).__name__}')
+        return visualizer
 
     def _init_collate(self, cfg) -> Any:
         return lambda batch: dict(inputs=[b['inputs'] for b in batch],
@@ -351,14 +361,12 @@ class GraspInferencer(BaseInferencer):
             if size is None and K is not None and view == 'camera' and K_size is not None:
                 scale = min(1.0, 960.0 / max(K_size))
                 size = (int(round(K_size[0] * scale)), int(round(K_size[1] * scale)))
-            image = render_grasps(ds.scene_points, getattr(ds, 'scene_colors', None),
-                                  ds.pred_grasps, K=K, image_size=size, view=view,
-                                  K_image_size=K_size, max_grasps=max_grasps_drawn)
-            files = {}
-            if img_out_dir:
-                path = osp.join(img_out_dir, f"{meta['input_name']}.png")
-                write_image(path, image)
-                files['picture'] = path
+            path = osp.join(img_out_dir, f"{meta['input_name']}.png") if img_out_dir else None
+            image = self.visualizer.add_datasample(
+                meta['input_name'], data_sample=ds, out_file=path,
+                colors=getattr(ds, 'scene_colors', None), K=K, image_size=size, view=view,
+                K_image_size=K_size, max_grasps=max_grasps_drawn)
+            files = {'picture': path} if path else {}
             timings = dict(meta.get('timings', {}))
             timings['picture'] = self.clock() - t0
             ds.set_metainfo(dict(timings=timings,

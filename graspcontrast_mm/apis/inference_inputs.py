@@ -33,7 +33,7 @@ import numpy as np
 from mmcv.transforms import Compose
 
 from graspcontrast_mm.datasets.transforms import Voxelize, read_depth_image, read_intrinsics
-from graspcontrast_mm.datasets.transforms.loading import _as_array
+from graspcontrast_mm.datasets.transforms.loading import as_numpy
 
 __all__ = ['DEFAULT_TEST_PIPELINE', 'REQUIRED_STEPS', 'FRAME_ONLY', 'find_test_pipeline',
            'complete_pipeline', 'kind_pipeline', 'normalize_input', 'load_input',
@@ -208,7 +208,7 @@ def normalize_input(item: Any, index: int, defaults: dict) -> Tuple[str, dict, d
             raise ValueError(f'{where}: cannot tell the kind of {path} (depth images: '
                              f'{_DEPTH_EXTS} or .npy; point clouds: {_CLOUD_EXTS} or .npy)')
     elif isinstance(item, np.ndarray) or hasattr(item, 'detach'):
-        arr = _as_array(item)
+        arr = as_numpy(item)
         if arr.ndim != 2:
             raise ValueError(f'{where}: an array input must be a depth image (H, W) or a '
                              f'point cloud (N, 3), got shape {arr.shape}')
@@ -243,7 +243,7 @@ def _depth_input(item: dict, defaults: dict) -> Tuple[dict, dict, Optional[str]]
         desc['depth_path'] = os.fspath(depth)
         raw = read_depth_image(desc['depth_path'])
     else:
-        raw = _as_array(depth)
+        raw = as_numpy(depth)
         if raw.ndim != 2:
             raise ValueError(f'a depth image must have shape (H, W), got {raw.shape}')
         if item.get('source'):

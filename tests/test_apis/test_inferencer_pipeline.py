@@ -102,3 +102,28 @@ def test_model_nms_runs_once_inside_the_model(tmp_path):
     assert summary['num_grasps_nms'] == len(ds.pred_grasps) == 5  # max_num of the model
     assert summary['num_grasps_model'] == ds.metainfo['num_grasps_before_nms'] > 5
     assert summary['num_graspable'] == ds.metainfo['num_graspable']
+
+
+def test_pictures_come_from_the_configs_grasp_visualizer(tmp_path):
+    """The Inferencer draws with the config's ``visualizer`` (default_runtime: a
+    GraspVisualizer), and refuses a visualizer that cannot draw grasps."""
+    from graspcontrast_mm.visualization import GraspVisualizer, render_grasps
+    inf = _inferencer(tmp_path, _pipeline())
+    assert isinstance(inf.visualizer, GraspVisualizer)
+    out = inf(dict(depth=_depth(), K=K, name='box'), return_vis=True,
+              img_out_dir=str(tmp_path / 'vis'), return_datasamples=True)
+    (picture, ) = out['visualization']
+    ds = out['predictions'][0]
+    expected = render_grasps(ds.scene_points, None, ds.pred_grasps, K=K,
+                             image_size=(160, 120), view='camera', K_image_size=(160, 120),
+                             max_grasps=50)
+    np.testing.assert_array_equal(picture, expected)
+    assert (tmp_path / 'vis' / 'box.png').is_file()
+    cfg = Config(dict(model=tiny_gsnet_model_cfg(), visualizer=dict(type='Visualizer'),
+                      test_dataloader=dict(dataset=dict(type='GraspNetDataset',
+                                                        pipeline=_pipeline()))))
+    path = str(tmp_path / 'other_vis.pth')
+    torch.save(dict(meta=dict(cfg=cfg.pretty_text),
+                    state_dict=MODELS.build(cfg.model).state_dict()), path)
+    with pytest.raises(TypeError, match='GraspVisualizer'):
+        GraspInferencer(None, path)

@@ -15,7 +15,7 @@ from graspcontrast_mm.structures import check_intrinsics
 __all__ = [
     'LoadDepthImage', 'LoadDepthMask', 'LoadPointColors', 'LoadPointCloud',
     'read_depth_image', 'read_single_channel_image', 'read_intrinsics', 'read_mask',
-    'read_color_image', 'read_point_cloud'
+    'read_color_image', 'read_point_cloud', 'as_numpy'
 ]
 
 
@@ -79,7 +79,7 @@ def _as_path(value: Any) -> Optional[str]:
     return os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
 
 
-def _as_array(value: Any) -> np.ndarray:
+def as_numpy(value: Any) -> np.ndarray:
     """numpy view of an array-like or a (CPU or GPU) torch tensor."""
     if hasattr(value, 'detach') and hasattr(value, 'cpu'):
         value = value.detach().cpu().numpy()
@@ -160,7 +160,7 @@ def read_mask(value: Any, shape: Tuple[int, int]) -> np.ndarray:
         value = _read_raw_image(path, 'workspace mask')
         if value.ndim == 3 and not path.endswith('.npy'):
             value = value.max(axis=2)
-    mask = _as_array(value)
+    mask = as_numpy(value)
     if mask.shape != tuple(shape):
         raise ValueError(f'workspace mask has shape {mask.shape} but the depth image has '
                          f'{tuple(shape)}')
@@ -197,7 +197,7 @@ def read_color_image(value: Any, shape: Optional[Tuple[int, int]] = None) -> np.
         if img is None:
             raise FileNotFoundError(f'colour image not found or unreadable: {path}')
         value = img[:, :, ::-1]
-    color = _as_array(value)
+    color = as_numpy(value)
     if color.ndim == 3 and color.shape[2] == 1:
         color = color[:, :, 0]
     if color.ndim == 2:  # grayscale: the same value in R, G and B
@@ -241,7 +241,7 @@ def read_point_cloud(value: Any) -> Tuple[np.ndarray, Optional[np.ndarray]]:
                                  'read)')
             if cloud.has_colors():
                 colors = np.rint(np.asarray(cloud.colors) * 255).astype(np.uint8)
-    arr = _as_array(value)
+    arr = as_numpy(value)
     if arr.ndim == 2 and arr.shape[1] == 6:
         colors = arr[:, 3:]
         if np.issubdtype(colors.dtype, np.floating) and colors.max(initial=0) <= 1.0:
@@ -433,7 +433,7 @@ class LoadPointCloud(BaseTransform):
             source = results['points_raw']
         pts, colors = read_point_cloud(source)
         if results.get('point_colors_raw') is not None:
-            colors = _as_array(results['point_colors_raw'])
+            colors = as_numpy(results['point_colors_raw'])
             if colors.shape != pts.shape:
                 raise ValueError(f'colors {colors.shape} do not match points {pts.shape}')
         if pts.shape[0] == 0:
