@@ -296,19 +296,25 @@ class Study:
 
 def study_units(arms: List[str], fractions: List[str], seeds: List[int],
                 grid: str = 'core') -> List[tuple]:
-    """The (arm, fraction, seed) fine-tuning runs of a grid, seed by seed (the first seed
-    of every cell comes first, so that a partial study already covers the whole table)."""
+    """The (arm, fraction, seed) fine-tuning runs of a grid, in the order they run: seed by
+    seed, and within a seed scratch and FNE at every fraction first (Table I), then the
+    ablations, then the frame-consistent arms, so that a partial study already answers the
+    main question."""
     if grid not in GRIDS:
         raise ValueError(f'unknown grid {grid!r}; choose one of {GRIDS}')
+    groups = [[a for a in arms if a not in ABLATION_ARMS + FRAME_CONSISTENT_ARMS],
+              [a for a in arms if a in ABLATION_ARMS],
+              [a for a in arms if a in FRAME_CONSISTENT_ARMS]]
     units = []
     for s in seeds:
-        for f in fractions:
-            for a in arms:
-                if grid == 'core' and a in ABLATION_ARMS and f != fractions[0]:
-                    continue
-                if grid == 'core' and a in FRAME_CONSISTENT_ARMS and s != seeds[0]:
-                    continue
-                units.append((a, f, s))
+        for group in groups:
+            for a in group:
+                for f in fractions:
+                    if grid == 'core' and a in ABLATION_ARMS and f != fractions[0]:
+                        continue
+                    if grid == 'core' and a in FRAME_CONSISTENT_ARMS and s != seeds[0]:
+                        continue
+                    units.append((a, f, s))
     return units
 
 

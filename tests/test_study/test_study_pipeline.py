@@ -111,9 +111,11 @@ def test_core_grid_cells_and_order():
     for arm in ('scratch_fc', 'fne_fc'):
         assert {(f, s) for a, f, s in core if a == arm} == {(f, 0) for f in fr}
     assert len(core) == 18 + 6 + 6
-    # every cell's first seed comes before any second seed
+    # every cell's first seed comes before any second seed; within seed 0, Table I first
     seeds = [s for _, _, s in core]
     assert seeds == sorted(seeds)
+    assert core[:6] == [(a, f, 0) for a in ('scratch', 'fne') for f in fr]
+    assert core[6:8] == [('nofne', '1/64', 0), ('noaug', '1/64', 0)]
     with pytest.raises(ValueError, match='unknown grid'):
         run_study.study_units(list(ARMS), fr, [0], 'everything')
 
