@@ -32,3 +32,14 @@ def tiny_gsnet_model_cfg(num_seeds: int = 32, gated: bool = False, **overrides) 
 def tiny_pretrainer_model_cfg() -> dict:
     """GraspContrastPretrainer config dict on :func:`tiny_backbone_cfg`."""
     return dict(type='GraspContrastPretrainer', backbone=tiny_backbone_cfg())
+
+
+def save_checkpoint(path, state_dict, cfg_text=None) -> str:
+    """Write ``{'state_dict': ..., 'meta': {'cfg': cfg_text}}`` (meta only with a config
+    text), the layout of the runner's checkpoints; returns the path."""
+    import torch
+    ckpt = dict(state_dict=state_dict)
+    if cfg_text is not None:
+        ckpt['meta'] = dict(cfg=cfg_text)
+    torch.save(ckpt, str(path))
+    return str(path)

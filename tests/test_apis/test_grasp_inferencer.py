@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 import real_kinect_frame
-from tiny_gsnet import tiny_gsnet_model_cfg
+from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer, read_intrinsics, read_point_cloud
 from graspcontrast_mm.engine import CheckpointLoadError
@@ -49,9 +49,8 @@ def ckpt(tmp_path_factory):
     cfg_path = str(root / 'gsnet_tiny.py')
     cfg.dump(cfg_path)
     with_cfg = str(root / 'with_cfg.pth')
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=model.state_dict()), with_cfg)
-    bare = str(root / 'bare.pth')
-    torch.save(dict(state_dict=model.state_dict()), bare)
+    save_checkpoint(with_cfg, model.state_dict(), cfg.pretty_text)
+    bare = save_checkpoint(root / 'bare.pth', model.state_dict())
     return dict(cfg=cfg_path, with_cfg=with_cfg, bare=bare)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from tiny_gsnet import save_checkpoint as _save
 from tiny_gsnet import tiny_gsnet_model_cfg, tiny_pretrainer_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer
@@ -37,14 +38,6 @@ def gsnet(tmp_path_factory):
     cfg.dump(cfg_path)
     return dict(root=root, cfg=cfg, cfg_path=cfg_path,
                 state=OrderedDict((k, v.clone()) for k, v in model.state_dict().items()))
-
-
-def _save(path, state, cfg_text=None):
-    ckpt = dict(state_dict=state)
-    if cfg_text is not None:
-        ckpt['meta'] = dict(cfg=cfg_text)
-    torch.save(ckpt, str(path))
-    return str(path)
 
 
 def depth_mm() -> np.ndarray:

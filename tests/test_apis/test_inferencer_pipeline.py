@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
-from tiny_gsnet import tiny_gsnet_model_cfg
+from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer
 from graspcontrast_mm.registry import MODELS, TRANSFORMS
@@ -45,8 +45,7 @@ def _inferencer(tmp_path, pipeline, **kwargs):
                                                         pipeline=pipeline))))
     torch.manual_seed(0)
     path = str(tmp_path / 'tiny.pth')
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text),
-                    state_dict=MODELS.build(cfg.model).state_dict()), path)
+    save_checkpoint(path, MODELS.build(cfg.model).state_dict(), cfg.pretty_text)
     return GraspInferencer(None, path, **kwargs)
 
 
@@ -123,7 +122,6 @@ def test_pictures_come_from_the_configs_grasp_visualizer(tmp_path):
                       test_dataloader=dict(dataset=dict(type='GraspNetDataset',
                                                         pipeline=_pipeline()))))
     path = str(tmp_path / 'other_vis.pth')
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text),
-                    state_dict=MODELS.build(cfg.model).state_dict()), path)
+    save_checkpoint(path, MODELS.build(cfg.model).state_dict(), cfg.pretty_text)
     with pytest.raises(TypeError, match='GraspVisualizer'):
         GraspInferencer(None, path)

@@ -13,7 +13,7 @@ torch = pytest.importorskip('torch')
 pytest.importorskip('graspnetAPI')
 
 from mmengine.config import Config
-from tiny_gsnet import tiny_gsnet_model_cfg  # noqa: E402
+from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg  # noqa: E402
 
 from graspcontrast_mm.registry import MODELS  # noqa: E402
 from graspcontrast_mm.structures.frames import depth_to_points  # noqa: E402
@@ -67,7 +67,7 @@ def ckpt(tmp_path_factory):
     cfg_path = str(root / 'gsnet_tiny.py')
     cfg.dump(cfg_path)
     path = str(root / 'gsnet_tiny.pth')
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=model.state_dict()), path)
+    save_checkpoint(path, model.state_dict(), cfg.pretty_text)
     return dict(cfg=cfg_path, ckpt=path)
 
 

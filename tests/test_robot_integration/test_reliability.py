@@ -6,7 +6,7 @@ import pytest
 
 from graspcontrast_mm.structures.grasp import approach_angle_to_matrix, make_grasp_array
 from robot_integration import pick_and_place
-from tiny_gsnet import tiny_gsnet_model_cfg, tiny_pretrainer_model_cfg
+from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg, tiny_pretrainer_model_cfg
 from robot_integration.executor import SafetyLimits, check_pose_safe
 from robot_integration.planner import (GraspPlanner, GripperModel, PlannedGrasp,
                                        PlannerConfig, PlanningFailure)
@@ -70,16 +70,11 @@ def no_sim(monkeypatch):
 
 
 def _save_checkpoint(path, model_cfg, cfg_text=None, nan_key=None):
-    torch = pytest.importorskip('torch')
     from graspcontrast_mm.registry import MODELS
     state = MODELS.build(model_cfg).state_dict()
     if nan_key:
         state[nan_key][:] = float('nan')
-    ckpt = dict(state_dict=state)
-    if cfg_text is not None:
-        ckpt['meta'] = dict(cfg=cfg_text)
-    torch.save(ckpt, str(path))
-    return str(path)
+    return save_checkpoint(path, state, cfg_text)
 
 
 def _tiny_gsnet_cfg():

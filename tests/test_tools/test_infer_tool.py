@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from tiny_gsnet import tiny_gsnet_model_cfg
+from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg
 from tool_helpers import REPO
 
 from graspcontrast_mm.registry import MODELS
@@ -33,7 +33,7 @@ def files(tmp_path_factory):
     torch.manual_seed(0)
     state = MODELS.build(cfg.model).state_dict()
     good = str(root / 'good.pth')
-    torch.save(dict(meta=dict(cfg=cfg.pretty_text), state_dict=state), good)
+    save_checkpoint(good, state, cfg.pretty_text)
     depth = np.full((120, 160), 600, np.uint16)
     depth[40:80, 55:105] = 540
     depth_path = str(root / 'depth.png')
@@ -58,7 +58,7 @@ def test_stored_config_payload_is_not_executed(files, capsys, tmp_path):
     marker = tmp_path / 'MARKER'
     text = f"_x = __import__('os').system('touch {marker}')\n" + files['cfg'].pretty_text
     evil = str(tmp_path / 'evil.pth')
-    torch.save(dict(meta=dict(cfg=text), state_dict=files['state']), evil)
+    save_checkpoint(evil, files['state'], text)
     code, _, err = _run(capsys, ['-', evil, '--depth', files['depth'],
                                  '--intrinsics', *INTRINSICS])
     assert code == 1 and not marker.exists()
@@ -85,7 +85,7 @@ def test_nan_checkpoint_is_named(files, capsys, tmp_path):
     key = 'swad_head.conv_swad.weight'
     state[key][:] = float('nan')
     path = str(tmp_path / 'nan.pth')
-    torch.save(dict(meta=dict(cfg=files['cfg'].pretty_text), state_dict=state), path)
+    save_checkpoint(path, state, files['cfg'].pretty_text)
     code, _, err = _run(capsys, ['-', path, '--depth', files['depth'],
                                  '--intrinsics', *INTRINSICS])
     assert code == 1 and 'NaN' in err and key in err

@@ -6,6 +6,7 @@ from collections import OrderedDict
 import pytest
 import torch
 from mmengine.config import Config
+from tiny_gsnet import save_checkpoint
 from tool_helpers import MICRO_CONFIG, REPO
 
 from graspcontrast_mm.registry import MODELS
@@ -57,7 +58,7 @@ def setup(micro_graspnet_root, tmp_path_factory):
     torch.manual_seed(1234)  # not the runner's seed: a weight left unloaded would show
     state = MODELS.build(cfg.model).state_dict()
     good = str(root / 'good.pth')
-    torch.save(dict(state_dict=state), good)
+    save_checkpoint(good, state)
     return dict(root=root, opts=opts, state=state, good=good)
 
 
@@ -70,9 +71,7 @@ def _run(setup, ckpt, capsys, *extra):
 
 
 def _save(setup, name, state):
-    path = str(setup['root'] / name)
-    torch.save(dict(state_dict=state), path)
-    return path
+    return save_checkpoint(setup['root'] / name, state)
 
 
 @pytest.mark.parametrize('case', ['missing', 'unexpected', 'shape', 'nan'])
