@@ -37,9 +37,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from graspcontrast_mm.evaluation.graspnet_eval import (
-    dump_path, evaluate_dump, evaluate_frame, get_objects, load_frame_objects,
-    save_grasps_atomic, scene_frame_ids, table_in_camera)
-from graspcontrast_mm.structures.grasp import decode_label_grasps, make_grasp_array
+    dump_path, evaluate_dump, evaluate_frame, get_objects, load_frame_label_grasps,
+    load_frame_objects, save_grasps_atomic, scene_frame_ids, table_in_camera)
+from graspcontrast_mm.structures.grasp import make_grasp_array
 
 KINDS = ('gt', 'random', 'predicted')
 
@@ -55,23 +55,7 @@ def generate_scene(root, scene, camera, num_views, seed):
 
 
 def gt_grasps(root, scene, camera, frame):
-    import scipy.io
-    cam_dir = os.path.join(root, 'scenes', f'scene_{scene:04d}', camera)
-    meta = scipy.io.loadmat(os.path.join(cam_dir, 'meta', f'{frame:04d}.mat'))
-    ids = meta['cls_indexes'].reshape(-1).astype(int) - 1
-    poses = np.tile(np.eye(4), (len(ids), 1, 1))
-    poses[:, :3] = np.transpose(meta['poses'], (2, 0, 1))
-    with open(os.path.join(root, 'scenes', f'scene_{scene:04d}', 'object_id_list.txt')) as f:
-        scene_ids = [int(x) for x in f.read().split()]
-    coll = np.load(os.path.join(root, 'collision_label', f'scene_{scene:04d}',
-                                'collision_labels.npz'))
-    rows = []
-    for obj_id, pose in zip(ids, poses):
-        lab = np.load(os.path.join(root, 'grasp_label', f'{obj_id:03d}_labels.npz'))
-        rows.append(decode_label_grasps(lab['points'], lab['offsets'], lab['scores'],
-                                        coll[f'arr_{scene_ids.index(obj_id)}'], pose,
-                                        object_id=obj_id, fric_coef_thresh=0.4))
-    return np.concatenate(rows), poses
+    return load_frame_label_grasps(root, scene, camera, frame)
 
 
 def random_grasps(poses, num, rng):

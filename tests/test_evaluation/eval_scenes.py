@@ -4,13 +4,12 @@ One labelled scene (id 100, ``test_seen``) seen by both cameras, 2 views of 320x
 four objects of different shapes: the 50 mm cube (0), the r25 x 100 mm cylinder (4), the
 r30 mm sphere (9) and a procedural blob (20).
 """
-import os
-
 import numpy as np
-import scipy.io
 from scipy.spatial.transform import Rotation
 
-from graspcontrast_mm.structures.grasp import decode_label_grasps, make_grasp_array
+from graspcontrast_mm.evaluation.graspnet_eval import (load_frame_label_grasps,
+                                                       load_frame_objects)
+from graspcontrast_mm.structures.grasp import make_grasp_array
 
 SCENE = 100
 CAMERAS = ('realsense', 'kinect')
@@ -31,28 +30,13 @@ def generate(root: str) -> str:
 
 def frame_objects(root, camera, frame, scene=SCENE):
     """Object ids and float64 poses ``T_cam_obj`` from ``meta/NNNN.mat``."""
-    meta = scipy.io.loadmat(os.path.join(root, 'scenes', f'scene_{scene:04d}', camera,
-                                         'meta', f'{frame:04d}.mat'))
-    ids = meta['cls_indexes'].reshape(-1).astype(int) - 1
-    poses = np.tile(np.eye(4), (len(ids), 1, 1))
-    poses[:, :3] = np.transpose(meta['poses'], (2, 0, 1))
-    return ids, poses
+    ids, poses = load_frame_objects(root, scene, camera, frame, pose_source='meta')
+    return np.asarray(ids), np.asarray(poses, np.float64).reshape(-1, 4, 4)
 
 
 def gt_grasps(root, camera, frame, scene=SCENE):
     """Ground-truth grasps of a frame (graspnetAPI ``loadGrasp``'s rule, mu <= 0.4)."""
-    ids, poses = frame_objects(root, camera, frame, scene)
-    with open(os.path.join(root, 'scenes', f'scene_{scene:04d}', 'object_id_list.txt')) as f:
-        scene_ids = [int(x) for x in f.read().split()]
-    coll = np.load(os.path.join(root, 'collision_label', f'scene_{scene:04d}',
-                                'collision_labels.npz'))
-    rows = []
-    for obj_id, T in zip(ids, poses):
-        lab = np.load(os.path.join(root, 'grasp_label', f'{obj_id:03d}_labels.npz'))
-        rows.append(decode_label_grasps(lab['points'], lab['offsets'], lab['scores'],
-                                        coll[f'arr_{scene_ids.index(obj_id)}'], T,
-                                        object_id=obj_id, fric_coef_thresh=0.4))
-    return np.concatenate(rows)
+    return load_frame_label_grasps(root, scene, camera, frame)[0]
 
 
 def perturbed_grasps(root, camera, frame, num=240, seed=0, scene=SCENE):

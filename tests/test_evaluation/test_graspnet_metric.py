@@ -5,13 +5,14 @@ import os
 
 import numpy as np
 import pytest
-import scipy.io
 from scipy.spatial.transform import Rotation
 
 from graspcontrast_mm.evaluation import (FRICTION_COEFS, GraspNetMetric, dump_path,
                                          frame_accuracy)
+from graspcontrast_mm.evaluation.graspnet_eval import (load_frame_label_grasps,
+                                                       load_frame_objects)
 from graspcontrast_mm.registry import METRICS
-from graspcontrast_mm.structures.grasp import decode_label_grasps, make_grasp_array
+from graspcontrast_mm.structures.grasp import make_grasp_array
 
 pytest.importorskip('graspnetAPI')
 CAMERA = 'realsense'
@@ -22,28 +23,13 @@ EMPTY_FRAME = (100, 6)           # no prediction
 
 
 def _frame_objects(root, scene, frame):
-    meta = scipy.io.loadmat(os.path.join(root, 'scenes', f'scene_{scene:04d}', CAMERA,
-                                         'meta', f'{frame:04d}.mat'))
-    ids = meta['cls_indexes'].reshape(-1).astype(int) - 1
-    poses = np.tile(np.eye(4), (len(ids), 1, 1))
-    poses[:, :3] = np.transpose(meta['poses'], (2, 0, 1))
-    return ids, poses
+    ids, poses = load_frame_objects(root, scene, CAMERA, frame, pose_source='meta')
+    return ids, np.asarray(poses, np.float64).reshape(-1, 4, 4)
 
 
 def gt_grasps(root, scene, frame):
     """Ground-truth grasps of a frame (graspnetAPI loadGrasp's rule, mu <= 0.4)."""
-    ids, poses = _frame_objects(root, scene, frame)
-    with open(os.path.join(root, 'scenes', f'scene_{scene:04d}', 'object_id_list.txt')) as f:
-        scene_ids = [int(x) for x in f.read().split()]
-    coll = np.load(os.path.join(root, 'collision_label', f'scene_{scene:04d}',
-                                'collision_labels.npz'))
-    rows = []
-    for obj_id, T in zip(ids, poses):
-        lab = np.load(os.path.join(root, 'grasp_label', f'{obj_id:03d}_labels.npz'))
-        rows.append(decode_label_grasps(lab['points'], lab['offsets'], lab['scores'],
-                                        coll[f'arr_{scene_ids.index(obj_id)}'], T,
-                                        object_id=obj_id, fric_coef_thresh=0.4))
-    return np.concatenate(rows)
+    return load_frame_label_grasps(root, scene, CAMERA, frame)[0]
 
 
 def random_grasps(root, scene, frame, num=300, seed=0):

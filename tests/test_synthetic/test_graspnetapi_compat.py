@@ -150,6 +150,22 @@ def test_load_grasp_returns_feasible_label_grasps(api, clean_root, scene_id):
             assert np.count_nonzero(arr[:, 16] == obj_id) == n_expected
 
 
+@pytest.mark.parametrize('scene_id', SCENES)
+def test_frame_label_grasps_equal_load_grasp(api, clean_root, scene_id):
+    """The package's ground-truth grasps of a frame (evaluation.graspnet_eval) are
+    graspnetAPI's ``loadGrasp`` rows, grasp for grasp."""
+    from graspcontrast_mm.evaluation.graspnet_eval import load_frame_label_grasps
+    ref = _load_grasp(api, scene_id, 2).grasp_group_array
+    ours, poses = load_frame_label_grasps(clean_root, scene_id, CAMERA, 2,
+                                          pose_source='annotations')
+    assert ours.shape == ref.shape and len(poses) >= 1
+
+    def canonical(rows):
+        rows = np.asarray(rows, np.float64)
+        return rows[np.lexsort(np.round(rows[:, ::-1], 4).T)]
+    np.testing.assert_allclose(canonical(ours), canonical(ref), atol=1e-4)
+
+
 def _visible_fraction(grasp_rows, depth, label, K, tol=0.004):
     """Fraction of grasp centres that lie on the depth surface of their own object."""
     t = grasp_rows[:, 13:16].astype(np.float64)

@@ -14,8 +14,8 @@ from .force_closure import (FRICTION_LADDER, close_fingers, force_closure_scores
 from .frame_eval import (BACKENDS, FRICTION_COEFS, check_grasp_array, evaluate_frame,
                          evaluate_frame_task, frame_accuracy, single_thread_blas)
 from .frames import (OBJECT_CACHE_SIZE, POSE_SOURCES, clear_caches, dump_path, get_object,
-                     get_objects, load_frame_objects, save_grasps_atomic, scene_frame_ids,
-                     table_in_camera)
+                     get_objects, load_frame_label_grasps, load_frame_objects,
+                     save_grasps_atomic, scene_frame_ids, table_in_camera)
 from .runner import (GRASPNET_TEST_SPLITS, dump_tasks, evaluate_dump, evaluate_tasks,
                      split_of_scene, summarize_frames)
 from .sdf_grid import SdfGrid, check_numerics
@@ -27,7 +27,8 @@ __all__ = [
     'friction_angles', 'score_from_angles', 'BACKENDS', 'FRICTION_COEFS',
     'check_grasp_array', 'evaluate_frame', 'evaluate_frame_task', 'frame_accuracy',
     'single_thread_blas', 'OBJECT_CACHE_SIZE', 'POSE_SOURCES', 'clear_caches', 'dump_path',
-    'get_object', 'get_objects', 'load_frame_objects', 'save_grasps_atomic',
+    'get_object', 'get_objects', 'load_frame_objects', 'load_frame_label_grasps',
+    'save_grasps_atomic',
     'scene_frame_ids', 'table_in_camera', 'GRASPNET_TEST_SPLITS', 'dump_tasks',
     'evaluate_dump', 'evaluate_tasks', 'split_of_scene', 'summarize_frames', 'SdfGrid',
     'check_numerics'

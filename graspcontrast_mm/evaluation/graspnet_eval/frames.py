@@ -19,14 +19,16 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from ...datasets.graspnet_io import (GraspNetLayout, read_annotation_poses, read_camera_poses,
-                                     read_meta_poses)
+                                     read_collision_labels, read_grasp_labels,
+                                     read_meta_poses, read_object_id_list)
+from ...structures.grasp import decode_label_grasps
 from ..dexnet_io import load_dexnet_object, load_model_points, table_points
 from .eval_grasp import EvalObject, transform_points
 
 __all__ = [
     'POSE_SOURCES', 'OBJECT_CACHE_SIZE', 'dump_path', 'save_grasps_atomic', 'get_object',
-    'get_objects', 'load_frame_objects', 'table_in_camera', 'scene_frame_ids',
-    'clear_caches'
+    'get_objects', 'load_frame_objects', 'load_frame_label_grasps', 'table_in_camera',
+    'scene_frame_ids', 'clear_caches'
 ]
 
 POSE_SOURCES = ('annotations', 'meta')
@@ -105,6 +107,36 @@ def load_frame_objects(root: str, scene_id: int, camera: str, frame_id: int,
         ids, poses = read_meta_poses(files['meta'])
         return [int(i) for i in ids], list(poses)
     raise ValueError(f'pose_source must be one of {POSE_SOURCES}, got {pose_source!r}')
+
+
+def load_frame_label_grasps(root: str, scene_id: int, camera: str, frame_id: int,
+                            fric_coef_thresh: float = 0.4, pose_source: str = 'meta'
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """The ground-truth grasps of a frame in its camera frame, by graspnetAPI's
+    ``loadGrasp`` rule: every label grasp of the frame's objects that is collision-free and
+    needs a friction coefficient in ``(0, fric_coef_thresh]``.
+
+    Args:
+        root: dataset root (labels: ``grasp_label/``, ``collision_label/``).
+        scene_id, camera, frame_id: the frame.
+        fric_coef_thresh: largest friction coefficient kept.
+        pose_source: see :func:`load_frame_objects`.
+
+    Returns:
+        tuple: (K, 17) float32 grasp rows (camera frame, metres) and the (n, 4, 4) object
+        poses ``T_cam_obj``.
+    """
+    layout = GraspNetLayout(root)
+    ids, poses = load_frame_objects(root, scene_id, camera, frame_id, pose_source)
+    scene_objects = read_object_id_list(layout.object_id_list(scene_id))
+    collisions = read_collision_labels(layout.collision_label(scene_id))
+    rows = []
+    for obj_id, pose in zip(ids, poses):
+        lab = read_grasp_labels(layout.grasp_label(obj_id), collision='skip')
+        rows.append(decode_label_grasps(lab['points'], lab['offsets'], lab['scores'],
+                                        collisions[scene_objects.index(obj_id)], pose,
+                                        object_id=obj_id, fric_coef_thresh=fric_coef_thresh))
+    return np.concatenate(rows), np.asarray(poses, np.float64).reshape(-1, 4, 4)
 
 
 def _scene_poses(root: str, scene_id: int, camera: str) -> Tuple[np.ndarray, np.ndarray]:
