@@ -114,15 +114,19 @@ def _run(cmd: List[str], log_path: str) -> str:
 
 
 def load_scalars(work_dir: str):
-    """Training and validation records of mmengine's ``vis_data/scalars.json`` files."""
-    train, val = [], []
+    """Training and validation records of mmengine's ``vis_data/scalars.json`` files.
+
+    The run folders (time-stamped) are read oldest first. A later run (a resume from a
+    checkpoint, or a restart from step 0 after a kill before the first checkpoint)
+    replaces every earlier record from its own first step on, so no step counts twice."""
+    records = []
     for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
-            for line in f:
-                if line.strip():
-                    rec = json.loads(line)
-                    (train if 'loss' in rec else val).append(rec)
-    return train, val
+            run = [json.loads(line) for line in f if line.strip()]
+        if run:
+            first = min(r.get('step', 0) for r in run)
+            records = [r for r in records if r.get('step', 0) < first] + run
+    return ([r for r in records if 'loss' in r], [r for r in records if 'loss' not in r])
 
 
 def parse_metrics(stdout: str) -> Dict[str, float]:

@@ -207,3 +207,24 @@ def test_study_end_to_end_micro(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0
     assert 'tools/train.py' not in proc.stdout and 'tools/test.py' not in proc.stdout
+
+
+def test_scalars_of_an_aborted_and_a_restarted_run_count_once(tmp_path):
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import run_study
+    for stamp, losses in (('20260101_000000', (9.0, 8.0)),            # killed at step 20
+                          ('20260101_010000', (7.0, 6.0, 5.0))):      # restarted from 0
+        d = tmp_path / stamp / 'vis_data'
+        d.mkdir(parents=True)
+        lines = [json.dumps(dict(step=10 * (i + 1), loss=v)) for i, v in enumerate(losses)]
+        lines.append(json.dumps({'step': 10 * len(losses), 'graspnet/AP': 1.0}))
+        (d / 'scalars.json').write_text('\n'.join(lines) + '\n')
+    train, val = run_study.load_scalars(str(tmp_path))
+    assert [(r['step'], r['loss']) for r in train] == [(10, 7.0), (20, 6.0), (30, 5.0)]
+    assert [r['step'] for r in val] == [30]   # the aborted run's validation is void
+    # a resume continues after the checkpoint: both runs' records are kept
+    d = tmp_path / '20260101_020000' / 'vis_data'
+    d.mkdir(parents=True)
+    (d / 'scalars.json').write_text(json.dumps(dict(step=40, loss=4.0)) + '\n')
+    train, _ = run_study.load_scalars(str(tmp_path))
+    assert [r['step'] for r in train] == [10, 20, 30, 40]
