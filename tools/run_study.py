@@ -10,7 +10,10 @@ when that file exists, so an interrupted study continues where it stopped):
    same number of optimiser steps for every fraction), then graspnetAPI AP on the test
    scenes with seeded test-time point sampling (``tools/test.py``);
 4. the spread of AP over test-time sampling seeds for the full-label runs of seed 0;
-5. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
+5. the full-label seed-0 FNE and scratch detectors on the real frames of
+   ``../shared/realdata`` (``tools/real_frames_report.py``; pictures next to the report,
+   in ``study_real/``);
+6. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
 
 Usage::
 
@@ -256,6 +259,34 @@ class Study:
         _write_json(path, record)
         return record
 
+    def real_frames(self, fraction: str, seed: int) -> Optional[dict]:
+        """The full-label FNE and scratch checkpoints on the real frames of
+        ``../shared/realdata`` (tools/real_frames_report.py): counts and pictures."""
+        path = osp.join(self.results, 'real_frames.json')
+        if osp.exists(path):
+            return json.load(open(path))
+        if not osp.isdir(self.args.realdata):
+            print(f'[study] {self.args.realdata} not found: the real-frame stage is skipped',
+                  flush=True)
+            return None
+        models = []
+        for arm in ('fne', 'scratch'):
+            if arm in self.args.arms:
+                ckpt = self.finetune(arm, fraction, seed)['checkpoint']
+                models += ['--model', f'{arm}_{_fraction_tag(fraction)}_seed{seed}',
+                           osp.join(STUDY_CFG, FINETUNE_ARMS[arm][0]), ckpt]
+        if not models:
+            return None
+        out_dir = (osp.join(osp.dirname(osp.abspath(self.args.report)), 'study_real')
+                   if self.args.report else osp.join(self.work_dir, 'real_frames'))
+        _run([self.py, 'tools/real_frames_report.py', *models, '--out-dir', out_dir,
+              '--realdata', self.args.realdata], osp.join(self.logs, 'real_frames.log'))
+        with open(osp.join(out_dir, 'real_frames.json')) as f:
+            record = dict(models=json.load(f), picture_dir=out_dir, commit=self.commit,
+                          preset=self.preset)
+        _write_json(path, record)
+        return record
+
     def sampling_spread(self, arm: str, fraction: str, seed: int) -> dict:
         """AP of one checkpoint under several test-time sampling seeds."""
         name = f'sampling_{arm}_{_fraction_tag(fraction)}_seed{seed}'
@@ -292,6 +323,8 @@ class Study:
             self.finetune(arm, fraction, seed)
         for arm in self.args.spread_arms:
             self.sampling_spread(arm, fractions[-1], self.args.seeds[0])
+        if not self.args.skip_real_frames:
+            self.real_frames(fractions[-1], self.args.seeds[0])
         if self.args.report:
             cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
             _run(cmd, osp.join(self.logs, 'report.log'))
@@ -345,6 +378,10 @@ def parse_args(argv=None):
     p.add_argument('--report', default=osp.join(ROOT, 'docs', 'study.md'),
                    help="report file ('' = no report)")
     p.add_argument('--skip-data', action='store_true', help='the data root is complete')
+    p.add_argument('--realdata', default=osp.join(ROOT, '..', 'shared', 'realdata'),
+                   help='real RGB-D frames for the real-frame stage (skipped when absent)')
+    p.add_argument('--skip-real-frames', action='store_true',
+                   help='do not run the full-label checkpoints on the real frames')
     p.add_argument('--machine-note', default='',
                    help='recorded with the data generation time (e.g. "idle 2-core")')
     args = p.parse_args(argv)

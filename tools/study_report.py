@@ -48,6 +48,37 @@ def load_results(results_dir):
     return runs, pretrain, sampling, data
 
 
+FRAME_NAMES = {'graspnet_kinect': 'GraspNet Kinect (workspace mask)',
+               'hggd_realsense': 'HGGD RealSense', 'm2t2_robot_view': 'M2T2 robot view'}
+
+
+def real_frame_lines(results_dir, out):
+    """Counts and pictures of ``real_frames.json`` (tools/real_frames_report.py)."""
+    path = osp.join(results_dir, 'real_frames.json')
+    if not osp.exists(path):
+        return []
+    with open(path) as f:
+        rec = json.load(f)
+    pic_dir = osp.relpath(rec['picture_dir'], osp.dirname(osp.abspath(out)))
+    lines = ['## On real depth', '',
+             'The full-label seed-0 detectors through the Inferencer (collision filter and '
+             'support plane on, best 50) on the real frames of `../shared/realdata`: grasps '
+             'after NMS -> in collision -> below the support plane -> kept; for the M2T2 '
+             'frame also the share of kept grasps centred on an object (its instance '
+             'mask, 3 px).', '',
+             '| model | frame | after NMS | in collision | below plane | kept | on objects |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
+    pictures = []
+    for model, m in sorted(rec['models'].items()):
+        for frame, r in m['frames'].items():
+            share = r.get('on_object_share')
+            lines.append(f'| {model} | {FRAME_NAMES.get(frame, frame)} | {r["after_nms"]} | '
+                         f'{r["in_collision"]} | {r.get("below_support_plane")} | '
+                         f'{r["kept"]} | {"-" if share is None else f"{100 * share:.0f} %"} |')
+            pictures.append(f'![{model} {frame}]({pic_dir}/{r["picture"]})')
+    return lines + [''] + pictures + ['']
+
+
 def progress_lines(results_dir, runs):
     """How much of the planned grid (``plan.json`` of tools/run_study.py) has finished."""
     path = osp.join(results_dir, 'plan.json')
@@ -259,6 +290,7 @@ def write_report(results_dir, out, plot_path=None):
                   'FeatureMatchMetric on the held-out unlabelled scene (iteration 0 = before '
                   'training).', ''] + pretrain_lines(pretrain)
     lines += ['## Learning curves of fine-tuning', ''] + learning_lines(runs) + ['']
+    lines += real_frame_lines(results_dir, out)
     if sampling:
         lines += ['## AP across test-time sampling seeds', '',
                   'The same checkpoint evaluated with other seeds of the test-time point '

@@ -160,8 +160,14 @@ def test_report_from_json_alone(tmp_path):
     plan = [dict(arm=a, fraction='1/64', seed=s) for a in ('scratch', 'fne', 'nofne')
             for s in (0, 1)]
     (res / 'plan.json').write_text(json.dumps(dict(grid='core', finetune=plan)))
+    (res / 'real_frames.json').write_text(json.dumps(dict(
+        picture_dir=str(tmp_path / 'study_real'), models={'fne_64of64_seed0': dict(frames={
+            'm2t2_robot_view': dict(after_nms=70, in_collision=36, below_support_plane=0,
+                                    kept=34, on_object_share=0.5, picture='a.png')})})))
     out, png = study_report.write_report(str(res), str(tmp_path / 'study.md'))
     text = open(out).read()
+    assert '| fne_64of64_seed0 | M2T2 robot view | 70 | 36 | 0 | 34 | 50 % |' in text
+    assert '(study_real/a.png)' in text
     assert 'Partial study: 4 of the 6 fine-tuning runs' in text
     assert 'no-FNE (PointInfoNCE) 1/64 seed 0, no-FNE (PointInfoNCE) 1/64 seed 1.' in text
     assert '| scratch | 1/64 | 2.00 ± 1.41 |' in text  # std with ddof=1: sqrt(2)
@@ -184,9 +190,10 @@ def test_study_end_to_end_micro(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = work / 'results'
     names = sorted(os.listdir(res))
+    real = osp.isdir(osp.join(ROOT, '..', 'shared', 'realdata'))
     assert names == ['data.json', 'finetune_fne_1of4_seed0.json',
-                     'finetune_scratch_1of4_seed0.json', 'pretrain_fne.json',
-                     'sampling_scratch_1of4_seed0.json']
+                     'finetune_scratch_1of4_seed0.json', 'plan.json', 'pretrain_fne.json'] + \
+        (['real_frames.json'] if real else []) + ['sampling_scratch_1of4_seed0.json']
     pre = json.loads((res / 'pretrain_fne.json').read_text())
     assert [p['step'] for p in pre['feature_match']] == [0, 2, 4]
     run = json.loads((res / 'finetune_scratch_1of4_seed0.json').read_text())
@@ -199,6 +206,16 @@ def test_study_end_to_end_micro(tmp_path):
     report = (tmp_path / 'study.md').read_text()
     assert 'micro preset' in report and '| FNE pre-training | 1/4 |' in report
     assert (tmp_path / 'study_ap_vs_fraction.png').stat().st_size > 1000
+    if real:  # both full-label detectors on the three real frames, pictures beside
+        frames = json.loads((res / 'real_frames.json').read_text())['models']
+        assert sorted(frames) == ['fne_1of4_seed0', 'scratch_1of4_seed0']
+        for model in frames.values():
+            assert sorted(model['frames']) == ['graspnet_kinect', 'hggd_realsense',
+                                               'm2t2_robot_view']
+            for r in model['frames'].values():
+                assert r['kept'] <= r['after_nms']
+                assert (tmp_path / 'study_real' / r['picture']).stat().st_size > 1000
+        assert '## On real depth' in report and '](study_real/' in report
     # unlabelled pool scenes carry no labels
     data = tmp_path / 'data'
     assert not (data / 'collision_label' / 'scene_0001').exists()
