@@ -16,7 +16,7 @@ study_label_fractions = ['1/64', '4/64', '64/64']
 # ---- compute switch: one setting, applied identically to pre-training and every arm ----
 # 'paper': GSNet's MinkUNet14D widths (14.6 M parameters, 512-d), 15000 points per frame
 #          (20000 in pre-training), 1024 seeds, 4096 key points, reference head widths.
-# 'cpu2':  what a 2-core CPU affords in the study's 3-hour budget: the narrow SparseUNet
+# 'cpu2':  what a 2-core CPU affords in a few hours (docs/study_design.md): the narrow SparseUNet
 #          of the tiny configs (32-d), 8192 points, 1024 key points, heads of
 #          width 32; the reference's 1024 seeds (with 256 the cylinder crops, which
 #          group seeds, see a quarter of the neighbours and the score head fits far
