@@ -9,15 +9,15 @@ from mmengine.config import Config
 from tiny_gsnet import save_checkpoint, tiny_gsnet_model_cfg
 
 from graspcontrast_mm.apis import GraspInferencer
-from graspcontrast_mm.registry import MODELS, TRANSFORMS
+from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures import depth_to_points
 
 K = np.array([[150.0, 0.0, 80.0], [0.0, 150.0, 60.0], [0.0, 0.0, 1.0]])
 
 
-@TRANSFORMS.register_module(force=True)
 class KeepPointsNearerThan(BaseTransform):
-    """Keep the points with z below ``max_z`` (a transform no built-in step matches)."""
+    """Keep the points with z below ``max_z`` (a transform no built-in step matches; a
+    user's own, given to the config as a class, not registered in the package)."""
 
     def __init__(self, max_z: float) -> None:
         self.max_z = float(max_z)
@@ -40,13 +40,13 @@ def _pipeline(extra=()):
 
 
 def _inferencer(tmp_path, pipeline, **kwargs):
+    """The config object and a checkpoint of its (seeded, random) weights."""
     cfg = Config(dict(model=tiny_gsnet_model_cfg(),
                       test_dataloader=dict(dataset=dict(type='GraspNetDataset',
                                                         pipeline=pipeline))))
     torch.manual_seed(0)
-    path = str(tmp_path / 'tiny.pth')
-    save_checkpoint(path, MODELS.build(cfg.model).state_dict(), cfg.pretty_text)
-    return GraspInferencer(None, path, **kwargs)
+    path = save_checkpoint(tmp_path / 'tiny.pth', MODELS.build(cfg.model).state_dict())
+    return GraspInferencer(cfg, path, **kwargs)
 
 
 def _depth():
@@ -58,7 +58,7 @@ def _depth():
 
 def test_a_transform_added_to_the_test_pipeline_is_applied(tmp_path):
     plain = _inferencer(tmp_path, _pipeline())
-    cropped = _inferencer(tmp_path, _pipeline([dict(type='KeepPointsNearerThan',
+    cropped = _inferencer(tmp_path, _pipeline([dict(type=KeepPointsNearerThan,
                                                     max_z=0.57)]))
     depth = _depth()
     cloud, _ = depth_to_points(depth / 1000.0, K, min_depth=0.1, max_depth=1.5)
@@ -87,7 +87,7 @@ def test_partial_pipeline_gets_the_default_steps(tmp_path):
                return_datasamples=True)['predictions'][0]
     assert ds.metainfo['num_sampled_points'] == 700
     with pytest.raises(ValueError, match='must end with its packing step'):
-        _inferencer(tmp_path, _pipeline() + [dict(type='KeepPointsNearerThan', max_z=1.0)])
+        _inferencer(tmp_path, _pipeline() + [dict(type=KeepPointsNearerThan, max_z=1.0)])
 
 
 def test_model_nms_runs_once_inside_the_model(tmp_path):
