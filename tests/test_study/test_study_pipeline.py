@@ -172,6 +172,7 @@ def test_report_from_json_alone(tmp_path):
     assert 'no-FNE (PointInfoNCE) 1/64 seed 0, no-FNE (PointInfoNCE) 1/64 seed 1.' in text
     assert '| scratch | 1/64 | 2.00 ± 1.41 |' in text  # std with ddof=1: sqrt(2)
     assert '| 1/64 | 5.00 ± 1.41 | 2.00 ± 1.41 | +3.00 | no |' in text
+    assert 'What the budget reaches' in text and '| 1/64 | 8 | ' in text
     assert 'micro preset' not in text
     assert osp.getsize(png) > 1000
 
