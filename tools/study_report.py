@@ -100,13 +100,19 @@ def study_settings(root=None):
                 scenes=len(cfg.study_train_scenes))
 
 
+def _read_optional_json(results_dir, name):
+    path = osp.join(results_dir, name)
+    if not osp.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 def real_frame_lines(results_dir, out):
     """Counts and pictures of ``real_frames.json`` (tools/real_frames_report.py)."""
-    path = osp.join(results_dir, 'real_frames.json')
-    if not osp.exists(path):
+    rec = _read_optional_json(results_dir, 'real_frames.json')
+    if rec is None:
         return []
-    with open(path) as f:
-        rec = json.load(f)
     pic_dir = osp.relpath(rec['picture_dir'], osp.dirname(osp.abspath(out)))
     lines = ['## On real depth', '',
              'The full-label seed-0 detectors through the Inferencer (collision filter and '
@@ -129,11 +135,9 @@ def real_frame_lines(results_dir, out):
 
 def progress_lines(results_dir, runs):
     """How much of the planned grid (``plan.json`` of tools/run_study.py) has finished."""
-    path = osp.join(results_dir, 'plan.json')
-    if not osp.exists(path):
+    plan = _read_optional_json(results_dir, 'plan.json')
+    if plan is None:
         return []
-    with open(path) as f:
-        plan = json.load(f)
     done = {(r['arm'], r['fraction'], r['seed']) for r in runs}
     planned = [(u['arm'], u['fraction'], u['seed']) for u in plan['finetune']]
     missing = [u for u in planned if u not in done]
