@@ -282,7 +282,8 @@ class Study:
         _run([self.py, 'tools/real_frames_report.py', *models, '--out-dir', out_dir,
               '--realdata', self.args.realdata], osp.join(self.logs, 'real_frames.log'))
         with open(osp.join(out_dir, 'real_frames.json')) as f:
-            record = dict(models=json.load(f), picture_dir=out_dir, commit=self.commit,
+            record = dict(models=json.load(f), picture_dir=osp.relpath(out_dir, ROOT),
+                          commit=self.commit,
                           preset=self.preset)
         _write_json(path, record)
         return record

@@ -113,7 +113,9 @@ def real_frame_lines(results_dir, out):
     rec = _read_optional_json(results_dir, 'real_frames.json')
     if rec is None:
         return []
-    pic_dir = osp.relpath(rec['picture_dir'], osp.dirname(osp.abspath(out)))
+    root = osp.abspath(osp.join(osp.dirname(__file__), '..'))
+    pic_dir = osp.relpath(osp.join(root, rec['picture_dir']),  # relative to the repository
+                          osp.dirname(osp.abspath(out)))
     lines = ['## On real depth', '',
              'The full-label seed-0 detectors through the Inferencer (collision filter and '
              'support plane on, best 50) on the real frames of `../shared/realdata`: grasps '
