@@ -43,33 +43,33 @@ REAL_FRAMES = {
 PICTURE_SIZE = (640, 360)
 
 
-def _intrinsics(folder: str, spec):
+def _intrinsics(folder: str, spec) -> np.ndarray:
+    """3x3 intrinsics from ``(fx, fy, cx, cy)`` or a file of the frame's folder
+    (``meta.mat``, ``meta.json`` with ``intrinsics``: the package's reader)."""
     from graspcontrast_mm.datasets.transforms.loading import read_intrinsics
-    if isinstance(spec, tuple):
-        return read_intrinsics(spec)
-    path = osp.join(folder, spec)
-    if spec.endswith('.json'):
-        with open(path) as f:
-            return np.asarray(json.load(f)['intrinsics'], np.float64)
-    return read_intrinsics(path)
+    return read_intrinsics(spec if isinstance(spec, tuple) else osp.join(folder, spec))
 
 
 def object_share(grasps: np.ndarray, K: np.ndarray, seg: np.ndarray, radius: int = 3):
     """Share of grasps whose centre (camera frame, metres) projects within ``radius``
-    pixels of an object pixel of ``seg`` (non-zero = object); None without grasps."""
+    pixels (square window) of an object pixel of ``seg`` (non-zero = object; an (H, W)
+    image of the same camera); None without grasps. Centres outside the image or behind
+    the camera count as off the objects."""
     if len(grasps) == 0:
         return None
+    import cv2
+    near = cv2.dilate((seg > 0).astype(np.uint8),
+                      np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)) > 0
     t = grasps[:, 13:16].astype(np.float64)
-    uv = t @ K.T
-    u = np.round(uv[:, 0] / uv[:, 2]).astype(int)
-    v = np.round(uv[:, 1] / uv[:, 2]).astype(int)
-    h, w = seg.shape[:2]
-    hits = 0
-    for ui, vi in zip(u, v):
-        win = seg[max(vi - radius, 0):min(vi + radius + 1, h),
-                  max(ui - radius, 0):min(ui + radius + 1, w)]
-        hits += bool(win.size and np.any(win > 0))
-    return hits / len(grasps)
+    z = np.where(t[:, 2] > 0, t[:, 2], np.nan)
+    with np.errstate(invalid='ignore'):
+        u = np.round(K[0, 0] * t[:, 0] / z + K[0, 2])
+        v = np.round(K[1, 1] * t[:, 1] / z + K[1, 2])
+    h, w = near.shape
+    inside = np.isfinite(u) & np.isfinite(v) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    hits = np.zeros(len(t), bool)
+    hits[inside] = near[v[inside].astype(int), u[inside].astype(int)]
+    return float(hits.mean())
 
 
 def run_model(name: str, config: str, checkpoint: str, realdata: str, out_dir: str,

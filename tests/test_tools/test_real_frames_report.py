@@ -29,6 +29,9 @@ def test_object_share_counts_grasp_centres_on_the_mask():
     assert real_frames_report.object_share(grasps, K, seg) == pytest.approx(3 / 4)
     assert real_frames_report.object_share(grasps, K, seg, radius=0) == pytest.approx(2 / 4)
     assert real_frames_report.object_share(np.zeros((0, 17)), K, seg) is None
+    # behind the camera or outside the image: off the objects, no error
+    odd = np.stack([_grasp_at(0.0, 0.0, -0.5), _grasp_at(5.0, 0.0, 0.5), on])
+    assert real_frames_report.object_share(odd, K, seg) == pytest.approx(1 / 3)
 
 
 def test_missing_files_are_one_line_errors(tmp_path, capsys):

@@ -130,6 +130,10 @@ def load_frame_label_grasps(root: str, scene_id: int, camera: str, frame_id: int
     ids, poses = load_frame_objects(root, scene_id, camera, frame_id, pose_source)
     scene_objects = read_object_id_list(layout.object_id_list(scene_id))
     collisions = read_collision_labels(layout.collision_label(scene_id))
+    unknown = sorted(set(int(i) for i in ids) - set(scene_objects))
+    if unknown:
+        raise ValueError(f'scene {scene_id} frame {frame_id} ({camera}): objects {unknown} '
+                         f'are not in {layout.object_id_list(scene_id)}')
     rows = []
     for obj_id, pose in zip(ids, poses):
         lab = read_grasp_labels(layout.grasp_label(obj_id), collision='skip')
