@@ -29,7 +29,11 @@ setup(
     if os.path.exists(os.path.join(HERE, 'README.md')) else '',
     long_description_content_type='text/markdown',
     python_requires='>=3.9',
-    packages=find_packages(include=['graspcontrast_mm', 'graspcontrast_mm.*']),
+    # robot_integration is installed beside the package so that a robot program (a ROS 2
+    # workspace, a script elsewhere) imports it from anywhere; it uses the package, never
+    # the other way round.
+    packages=find_packages(include=['graspcontrast_mm', 'graspcontrast_mm.*',
+                                    'robot_integration']),
     include_package_data=True,
     # torch, mmcv (with ops), mmdet, mmdet3d and graspnetAPI are installed by
     # tools/setup_env.sh: their published requirements conflict with Python 3.11.

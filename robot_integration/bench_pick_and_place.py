@@ -10,16 +10,12 @@ max milliseconds per stage over every executed attempt (planning failures exclud
 """
 from __future__ import annotations
 
-import os
 import sys
 from typing import Optional, Sequence
 
 import numpy as np
 
-if __package__ in (None, ''):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from robot_integration.pick_and_place import main as run_main  # noqa: E402
+from robot_integration.pick_and_place import main as run_main
 
 __all__ = ['stage_table', 'main']
 

@@ -43,21 +43,18 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-if __package__ in (None, ''):  # run as a script: make the repository root importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
-from robot_integration.calibration_sources import (OracleGraspSource,  # noqa: E402
+import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
+from robot_integration.calibration_sources import (OracleGraspSource,
                                                    RandomGraspSource)
-from robot_integration.grasp_sources import (GeometricBaselineSource,  # noqa: E402
+from robot_integration.grasp_sources import (GeometricBaselineSource,
                                              InferencerGraspSource)
-from robot_integration.planner import GraspPlanner, PlannerConfig  # noqa: E402
-from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolConfig,  # noqa: E402
+from robot_integration.planner import GraspPlanner, PlannerConfig
+from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolConfig,
                                         run_level)
-from robot_integration.sim import PyBulletPickPlaceSim, SimConfig  # noqa: E402
-from robot_integration.stats import aggregate_level, format_level_table  # noqa: E402
+from robot_integration.sim import PyBulletPickPlaceSim, SimConfig
+from robot_integration.stats import aggregate_level, format_level_table
 
-from graspcontrast_mm.utils.cli import float_in_range, int_at_least  # noqa: E402
+from graspcontrast_mm.utils.cli import float_in_range, int_at_least
 
 __all__ = ['sim_planner_config', 'build_source', 'scene_seed', 'run_benchmark',
            'level_statistics', 'timing_summary', 'parse_args', 'main', 'CALIBRATION_SOURCES']

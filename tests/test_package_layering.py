@@ -66,3 +66,22 @@ def test_reading_the_dataset_does_not_load_the_generator():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          cwd=str(PKG.parent), check=True).stdout.strip().splitlines()[-1]
     assert out == '[]', out
+
+
+def test_robot_integration_is_installed_and_nothing_edits_sys_path(tmp_path):
+    """``robot_integration`` imports from any working directory (it is installed with the
+    package), so neither it nor the package touches ``sys.path``. Only ``tools/train.py``
+    and ``tools/test.py`` put the repository root on it, for configs that import
+    ``projects.*`` with ``custom_imports`` (mmdet3d's projects convention)."""
+    import subprocess
+    import sys
+    code = 'import robot_integration.pick_and_place as m; print(m.__file__)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert pathlib.Path(out.stdout.strip()).parent == PKG.parent / 'robot_integration'
+    root = PKG.parent
+    editing = sorted(str(p.relative_to(root)) for d in ('graspcontrast_mm', 'robot_integration',
+                                                        'tools', 'benchmarks', 'projects')
+                     for p in (root / d).rglob('*.py') if 'sys.path.' in p.read_text())
+    assert editing == ['tools/test.py', 'tools/train.py'], editing

@@ -22,9 +22,7 @@ import pickle
 import sys
 import time
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 SPLIT_SCENES = {'seen': range(100, 130), 'similar': range(130, 160),
                 'novel': range(160, 190), 'all': range(100, 190)}

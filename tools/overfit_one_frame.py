@@ -26,16 +26,15 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), '..')))
-import graspcontrast_mm  # noqa: F401,E402
+import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import DefaultScope  # noqa: E402
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
 
-from graspcontrast_mm.datasets import GraspNetDataset  # noqa: E402
-from graspcontrast_mm.registry import MODELS  # noqa: E402
+from graspcontrast_mm.datasets import GraspNetDataset
+from graspcontrast_mm.registry import MODELS
 
 
 def _pipelines(num_points):
