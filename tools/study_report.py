@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import os.path as osp
+import subprocess
 import sys
 from collections import defaultdict
 from fractions import Fraction
@@ -302,6 +303,47 @@ def plot(agg, arms, fractions, path):
     plt.close(fig)
 
 
+#: What a study run reads: its results depend on these paths only (with the data).
+RUN_INPUTS = ('graspcontrast_mm', 'configs', 'tools/train.py', 'tools/test.py')
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def code_changes(commits, repo=REPO):
+    """Files under :data:`RUN_INPUTS` that differ between the oldest and the newest of
+    ``commits`` (a sorted list), ``[]`` for one commit, None when git cannot tell (no
+    repository, an unknown commit)."""
+    known = [c for c in commits if c and c != '?']
+    if len(known) < 2:
+        return []
+    try:
+        def git(*args):
+            return subprocess.run(['git', '-C', repo, *args], capture_output=True,
+                                  text=True, check=True).stdout
+        ordered = sorted(known, key=lambda c: int(git('show', '-s', '--format=%ct', c)))
+        return git('diff', '--name-only', ordered[0], ordered[-1], '--',
+                   *RUN_INPUTS).split()
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+
+
+def provenance_lines(commits, repo=REPO):
+    """One sentence on whether the runs' commits differ in what the runs read."""
+    changed = code_changes(commits, repo)
+    if len(commits) < 2:
+        return []
+    inputs = ', '.join(f'`{p}`' for p in RUN_INPUTS)
+    if changed is None:
+        return [f'The runs were made at {len(commits)} commits; git could not compare '
+                'them here.', '']
+    if not changed:
+        return [f'The runs were made at {len(commits)} commits that do not differ in what a '
+                f'run reads ({inputs}).', '']
+    return [f'The runs were made at {len(commits)} commits. Between the oldest and the '
+            f'newest, these of the files a run reads ({inputs}) changed: '
+            + ', '.join(f'`{c}`' for c in changed)
+            + ' (`git diff` of the two commits shows how).', '']
+
+
 def write_report(results_dir, out, plot_path=None):
     runs, pretrain, sampling, data = load_results(results_dir)
     if not runs:
@@ -319,6 +361,7 @@ def write_report(results_dir, out, plot_path=None):
              f'{", ".join(commits)}). Command: `bash tools/run_study.sh [WORK_DIR]`. '
              'What runs, why, and the one-frame check: '
              '[study_design.md](study_design.md).', '']
+    lines += provenance_lines(commits)
     lines += progress_lines(results_dir, runs)
     if 'study' not in presets:
         lines += ['**This is a run of the micro preset: it checks that the pipeline runs, '

@@ -246,3 +246,38 @@ def test_scalars_of_an_aborted_and_a_restarted_run_count_once(tmp_path):
     (d / 'scalars.json').write_text(json.dumps(dict(step=40, loss=4.0)) + '\n')
     train, _ = run_study.load_scalars(str(tmp_path))
     assert [r['step'] for r in train] == [10, 20, 30, 40]
+
+
+def test_report_names_code_changes_between_run_commits(tmp_path):
+    """Runs made at several commits: the report lists the files a run reads that changed
+    between them, and says so when only other files changed."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import study_report
+    repo = tmp_path / 'repo'
+    (repo / 'configs').mkdir(parents=True)
+    (repo / 'docs').mkdir()
+
+    def git(*args):
+        return subprocess.run(['git', '-C', str(repo), *args], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    git('init', '-q')
+    git('config', 'user.email', 'a@b.c')
+    git('config', 'user.name', 'n')
+    commits = []
+    for i, path in enumerate(('configs/a.py', 'docs/x.md', 'configs/a.py')):
+        (repo / path).write_text(f'v = {i}\n')
+        git('add', '-A')
+        # distinct commit times, so that the oldest and newest are known
+        env_date = f'2026-01-0{i + 1}T00:00:00'
+        subprocess.run(['git', '-C', str(repo), 'commit', '-qm', f'c{i}'], check=True,
+                       env={**os.environ, 'GIT_COMMITTER_DATE': env_date,
+                            'GIT_AUTHOR_DATE': env_date})
+        commits.append(git('rev-parse', 'HEAD'))
+    assert study_report.code_changes(commits[:1], str(repo)) == []
+    assert study_report.code_changes(commits[:2], str(repo)) == []  # docs only
+    assert study_report.code_changes(sorted(commits), str(repo)) == ['configs/a.py']
+    assert study_report.code_changes([commits[0], 'f' * 40], str(repo)) is None
+    text = ' '.join(study_report.provenance_lines(sorted(commits), str(repo)))
+    assert 'changed: `configs/a.py`' in text
+    assert 'do not differ' in ' '.join(study_report.provenance_lines(commits[:2], str(repo)))
