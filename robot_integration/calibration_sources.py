@@ -154,8 +154,12 @@ def oracle_graspable(sim: Any, planner: Any, observation: Any,
                      config: Optional[TopDownConfig] = None) -> Dict[str, Any]:
     """How many table objects have at least one executable oracle grasp right now.
 
-    Every object's oracle grasps go through ``planner`` with the observed cloud of
-    ``observation`` (so neighbours that block a grasp count).
+    Every object's oracle grasps go through ``planner`` with the cloud of
+    ``observation`` (so neighbours that block a grasp count). The ceiling is a property of
+    the scene, measured on ground truth: with a simulator that keeps the noise-free depth
+    of its last capture (``sim.last_exact_depth``, the capture of ``observation``), that
+    depth is used, so that sensor noise (on for learned sources, off for the calibration
+    ones) does not move the ceiling of the same scene.
 
     Returns:
         dict: ``objects``, ``graspable`` and ``per_object`` (``[obj_id, bool]`` pairs).
@@ -163,7 +167,10 @@ def oracle_graspable(sim: Any, planner: Any, observation: Any,
     from .pipeline import _strided_K
     oracle = OracleGraspSource(sim, config)
     T_cam_base = invert_transform(sim.camera_pose())
-    depth, _ = sanitize_depth(observation.depth_m, observation.K, min_valid_ratio=0.0)
+    depth_m = getattr(sim, 'last_exact_depth', None)
+    if depth_m is None or np.shape(depth_m) != np.shape(observation.depth_m):
+        depth_m = observation.depth_m
+    depth, _ = sanitize_depth(depth_m, observation.K, min_valid_ratio=0.0)
     cloud, _ = depth_to_points(depth[::2, ::2], _strided_K(observation.K, 2), max_depth=2.0)
     per: List[List[Any]] = []
     for body in sim.remaining():

@@ -41,6 +41,7 @@ import json
 import os
 import sys
 import time
+import zlib
 from typing import Any, Dict, List, Optional, Sequence
 
 import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
@@ -56,8 +57,9 @@ from robot_integration.stats import aggregate_level, format_level_table
 
 from graspcontrast_mm.utils.cli import float_in_range, int_at_least
 
-__all__ = ['sim_planner_config', 'build_source', 'scene_seed', 'run_benchmark',
-           'level_statistics', 'timing_summary', 'parse_args', 'main', 'CALIBRATION_SOURCES']
+__all__ = ['sim_planner_config', 'build_source', 'level_seed_index', 'scene_seed',
+           'run_benchmark', 'level_statistics', 'timing_summary', 'parse_args', 'main',
+           'CALIBRATION_SOURCES']
 
 #: Sources run beside the chosen one with ``--calibration`` (see the README).
 CALIBRATION_SOURCES = ('oracle', 'baseline', 'random')
@@ -122,9 +124,20 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
     raise SystemExit(f'unknown --source {name!r}')
 
 
+def level_seed_index(level: str) -> int:
+    """Seed index of a clutter level, fixed by its name (not by which levels a run asks
+    for): the position in ``CLUTTER_LEVELS`` (low 0, medium 1, high 2), and for another
+    name a number in 3-92 from its CRC-32."""
+    names = list(CLUTTER_LEVELS)
+    if level in names:
+        return names.index(level)
+    return 3 + zlib.crc32(str(level).encode()) % 90
+
+
 def scene_seed(seed: int, level_index: int, scene: int) -> int:
-    """Seed of scene ``scene`` of the ``level_index``-th level (fixed: every source sees
-    the same scenes for the same ``seed``)."""
+    """Seed of scene ``scene`` of the level with seed index ``level_index``
+    (:func:`level_seed_index`; fixed: every source sees the same scenes for the same
+    ``seed``, whichever levels a run includes)."""
     return int(seed) * 100000 + int(level_index) * 1000 + int(scene)
 
 
@@ -137,7 +150,8 @@ def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
     Args:
         source: Grasp source.
         levels: ``{level name: number of objects}`` in run order.
-        seed: Base seed; scene ``j`` of level ``i`` uses :func:`scene_seed`.
+        seed: Base seed; scene ``j`` of a level uses :func:`scene_seed` with the
+            level's :func:`level_seed_index`.
         sim_config: Simulation settings (its ``seed`` is overridden).
         protocol: Protocol limits.
         progress: Show a progress bar (stderr).
@@ -161,14 +175,15 @@ def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
     with PyBulletPickPlaceSim(sim_config) as sim:
         planner = GraspPlanner(sim_planner_config(sim_config), sim.gripper,
                                T_ee_cam=sim.T_tcp_cam)
-        for i, (name, n) in enumerate(levels.items()):
+        for name, n in levels.items():
             for j in range(int(scenes)):
                 def on_record(rec, _name=name, _j=j):
                     if bar is not None:
                         bar.set_postfix_str(f'{_name} #{_j}: {rec.outcome}, '
                                             f'left {rec.remaining}')
                 res = run_level(sim, source, planner, level=name, num_objects=n,
-                                seed=scene_seed(seed, i, j), config=protocol,
+                                seed=scene_seed(seed, level_seed_index(name), j),
+                                config=protocol,
                                 on_record=on_record, scene=j)
                 results.append(res)
                 if on_scene is not None:

@@ -335,6 +335,9 @@ class PyBulletPickPlaceSim(Executor):
         self.events: List[Dict[str, Any]] = []
         self.scene_seed = int(self.config.seed)
         self.num_captures = 0
+        #: float32 (H, W) noise-free depth of the last capture, metres (ground truth, for
+        #: measures of the scene such as the graspability ceiling); None before one.
+        self.last_exact_depth: Optional[np.ndarray] = None
         #: Render a picture of every failed attempt into ``execute_pick``'s result.
         self.capture_failure_pictures = False
         scale = self.config.image_scale
@@ -554,6 +557,7 @@ class PyBulletPickPlaceSim(Executor):
         self.objects = {}
         self.events = []
         self.num_captures = 0
+        self.last_exact_depth = None
         self._step_budget = None
         self._park_gripper()
         self.scene_seed = int(c.seed if seed is None else seed)
@@ -741,6 +745,7 @@ class PyBulletPickPlaceSim(Executor):
                                flags=p.ER_NO_SEGMENTATION_MASK, physicsClientId=self.client)
         buf = np.reshape(np.asarray(img[3], np.float32), (self.height, self.width))
         depth = depth_buffer_to_metres(buf, c.near, c.far)
+        self.last_exact_depth = depth
         if c.depth_noise:
             depth = self._noisy(depth)
         self.num_captures += 1

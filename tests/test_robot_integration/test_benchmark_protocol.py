@@ -178,6 +178,53 @@ def _top_grasp(sim, body, *, offset=(0.0, 0.0), width=0.05, pre=0.10):
                         lift=lift, grasp_row_base=row)
 
 
+def test_scene_seed_depends_on_the_level_name_not_on_the_levels_run(monkeypatch):
+    """`--levels high` sees the same scenes as the high level of a full run."""
+    assert [pick_and_place.level_seed_index(n) for n in ('low', 'medium', 'high')] == \
+        [0, 1, 2]
+    other = pick_and_place.level_seed_index('tiny')
+    assert 3 <= other <= 92 and other == pick_and_place.level_seed_index('tiny')
+    seen = []
+
+    def fake_run_level(sim, source, planner, *, level, seed, scene, **kw):
+        seen.append((level, scene, seed))
+        return LevelResult(level, 0, scene=scene, seed=seed)
+
+    monkeypatch.setattr(pick_and_place, 'run_level', fake_run_level)
+    cfg = SimConfig(object_ids=(CUBE, ), shapes='hull', image_scale=0.25)
+    pick_and_place.run_benchmark(None, {'high': 1}, seed=3, sim_config=cfg, scenes=2)
+    pick_and_place.run_benchmark(None, {'low': 1, 'high': 1}, seed=3, sim_config=cfg,
+                                 scenes=1)
+    assert seen == [('high', 0, 302000), ('high', 1, 302001), ('low', 0, 300000),
+                    ('high', 0, 302000)]
+
+
+def test_graspability_ceiling_uses_the_noise_free_depth():
+    """The ceiling is measured on the exact depth of the capture: a blob of false depth
+    right above the cube (what sensor noise can add) does not change it."""
+    from robot_integration.calibration_sources import oracle_graspable
+    from robot_integration.executor import Observation
+    with _sim(depth_noise='realsense') as sim:
+        _cube_scene(sim)
+        planner = _planner(sim)
+        obs = sim.observe()
+        exact = sim.last_exact_depth
+        assert exact is not None and not np.array_equal(exact, obs.depth_m)  # noise is on
+        base = oracle_graspable(sim, planner, obs)
+        assert base['objects'] == 1 and base['graspable'] == 1
+        # a slab 4 cm above the cube top, over the middle of the image, would block every
+        # top-down approach if the observed depth were used
+        blocked = obs.depth_m.copy()
+        h, w = blocked.shape
+        cube_z = float(np.median(exact[h // 2 - 2:h // 2 + 2, w // 2 - 2:w // 2 + 2]))
+        blocked[h // 4:3 * h // 4, w // 4:3 * w // 4] = cube_z - 0.04
+        fake = Observation(depth_m=blocked, K=obs.K, T_base_ee=obs.T_base_ee,
+                           T_base_cam=obs.T_base_cam, stamp=obs.stamp)
+        assert oracle_graspable(sim, planner, fake)['graspable'] == 1
+        sim.last_exact_depth = None  # a backend without ground truth: the observed depth
+        assert oracle_graspable(sim, planner, fake)['graspable'] == 0
+
+
 def test_successful_pick_ends_in_the_bin():
     with _sim() as sim:
         body = _cube_scene(sim)
