@@ -132,6 +132,18 @@ def load_scalars(work_dir: str):
     return ([r for r in records if 'loss' in r], [r for r in records if 'loss' not in r])
 
 
+#: Per-step training scalars kept in a fine-tuning result besides the total loss: the
+#: weighted loss terms and the number of seeds that passed the graspness gate.
+CURVE_KEYS = ('loss_objectness', 'loss_graspness', 'loss_view', 'loss_score', 'loss_width',
+              'graspable_count')
+
+
+def train_curves(train_records: List[dict]) -> List[dict]:
+    """``[{step, loss, <CURVE_KEYS present>}]`` of the logged training steps."""
+    return [dict(step=r['step'], loss=r['loss'],
+                 **{k: r[k] for k in CURVE_KEYS if k in r}) for r in train_records]
+
+
 def parse_metrics(stdout: str) -> Dict[str, float]:
     """``name: value`` lines printed by tools/test.py."""
     out = {}
@@ -223,11 +235,17 @@ class Study:
     def finetune(self, arm: str, fraction: str, seed: int) -> dict:
         name = f'finetune_{arm}_{_fraction_tag(fraction)}_seed{seed}'
         path = osp.join(self.results, f'{name}.json')
+        work = osp.join(self.work_dir, name)
         if osp.exists(path):
-            return json.load(open(path))
+            record = json.load(open(path))
+            if 'train_curves' not in record and osp.isdir(work):  # results of older runs
+                curves = train_curves(load_scalars(work)[0])
+                if curves:
+                    record['train_curves'] = curves
+                    _write_json(path, record)
+            return record
         config_name, pre_arm = FINETUNE_ARMS[arm]
         config = osp.join(STUDY_CFG, config_name)
-        work = osp.join(self.work_dir, name)
         opts = self._data_opts_gsnet() + [
             f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
         if self.micro:
@@ -255,7 +273,8 @@ class Study:
         record = dict(arm=arm, fraction=fraction, seed=seed, checkpoint=ckpt,
                       metrics=metrics, train_seconds=train_seconds,
                       test_seconds=time.time() - t, commit=self.commit, preset=self.preset,
-                      loss=[dict(step=r['step'], loss=r['loss']) for r in train])
+                      loss=[dict(step=r['step'], loss=r['loss']) for r in train],
+                      train_curves=train_curves(train))
         _write_json(path, record)
         return record
 

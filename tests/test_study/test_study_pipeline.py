@@ -248,6 +248,50 @@ def test_scalars_of_an_aborted_and_a_restarted_run_count_once(tmp_path):
     assert [r['step'] for r in train] == [10, 20, 30, 40]
 
 
+def test_training_curves_are_recorded_backfilled_and_reported(tmp_path):
+    """A finished result without curves gets them from its run's scalars (nothing is
+    retrained); the report gives the view loss and when the graspness gate opened."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import run_study
+    import study_report
+    work = tmp_path / 'study'
+    res = work / 'results'
+    res.mkdir(parents=True)
+    d = work / 'finetune_fne_1of64_seed0' / '20260101_000000' / 'vis_data'
+    d.mkdir(parents=True)
+    # open at the random initialisation, closed while objectness is learnt, open from 40
+    logged = [dict(step=10 * (i + 1), loss=3.0 - 0.1 * i, loss_view=0.5 + 0.1 * i,
+                   graspable_count=g) for i, g in enumerate((600, 40, 50, 300, 500,
+                                                              600, 700, 800, 900, 1000))]
+    (d / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in logged) + '\n')
+    metrics = {'graspnet/AP': 5.0, **{f'graspnet/{s}/{m}': 5.0 for s in
+                                      ('seen', 'similar', 'novel')
+                                      for m in ('AP', 'AP0.8', 'AP0.4')}}
+    old = dict(arm='fne', fraction='1/64', seed=0, metrics=metrics, preset='study',
+               commit='abc', loss=[dict(step=r['step'], loss=r['loss']) for r in logged])
+    path = res / 'finetune_fne_1of64_seed0.json'
+    path.write_text(json.dumps(old))
+    study = run_study.Study.__new__(run_study.Study)
+    study.work_dir, study.results = str(work), str(res)
+    rec = study.finetune('fne', '1/64', 0)
+    assert [c['graspable_count'] for c in rec['train_curves']][:3] == [600, 40, 50]
+    assert json.loads(path.read_text())['train_curves'] == rec['train_curves']
+    # a run that never opens the gate
+    never = dict(old, arm='scratch', train_curves=[dict(c, graspable_count=5)
+                                                  for c in rec['train_curves']])
+    (res / 'finetune_scratch_1of64_seed0.json').write_text(json.dumps(never))
+    late = dict(never, fraction='4/64', train_curves=[
+        dict(c, graspable_count=5 if c['step'] < 90 else 200) for c in rec['train_curves']])
+    (res / 'finetune_scratch_4of64_seed0.json').write_text(json.dumps(late))
+    out, _ = study_report.write_report(str(res), str(tmp_path / 'new' / 'study.md'))
+    text = open(out).read()
+    assert '| FNE pre-training | 1/64 | 3.000 | 2.100 | 1.400 | 40 | 1000 |' in text
+    assert '| scratch | 1/64 | 3.000 | 2.100 | 1.400 | never (1 of 1 runs) | 5 |' in text
+    assert ('stays open from step 90 for the backbones trained from scratch (mean of 1 runs '
+            'where it opens) and from step 40 for the pre-trained ones (mean of 1), of 100 '
+            'steps') in text
+
+
 def test_report_names_code_changes_between_run_commits(tmp_path):
     """Runs made at several commits: the report lists the files a run reads that changed
     between them, and says so when only other files changed."""
