@@ -12,7 +12,8 @@ when that file exists, so an interrupted study continues where it stopped):
 4. the spread of AP over test-time sampling seeds for the full-label runs of seed 0;
 5. the full-label seed-0 FNE and scratch detectors on the real frames of
    ``../shared/realdata`` (``tools/real_frames_report.py``; pictures next to the report,
-   in ``study_real/``);
+   in ``study_real/``), and the pre-trained backbones' label-free feature matching on the
+   real multi-view depth sequence there (``tools/real_feature_match.py``);
 6. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
 
 Usage::
@@ -307,6 +308,33 @@ class Study:
         _write_json(path, record)
         return record
 
+    def real_feature_match(self) -> Optional[dict]:
+        """Feature matching of every pre-trained backbone (and the randomly initialised
+        one) on the real 7-Scenes depth pairs of ``../shared/realdata``."""
+        path = osp.join(self.results, 'real_feature_match.json')
+        if osp.exists(path):
+            return json.load(open(path))
+        frames = osp.join(self.args.realdata, 'sevenscenes_multiview')
+        if not osp.isdir(frames):
+            print(f'[study] {frames} not found: the real feature-match stage is skipped',
+                  flush=True)
+            return None
+        ckpts = [f'{arm}={self.pretrain(arm)["checkpoint"]}'
+                 for arm in self.args.pretrain_arms]
+        if not ckpts:
+            return None
+        out = osp.join(self.work_dir, 'real_feature_match.json')
+        _run([self.py, 'tools/real_feature_match.py',
+              osp.join(STUDY_CFG, PRETRAIN_ARMS['fne']), '--random-init', '--checkpoints',
+              *ckpts, '--frames', frames, '--out', out] +
+             (['--max-pairs', '2'] if self.micro else []),
+             osp.join(self.logs, 'real_feature_match.log'))
+        with open(out) as f:
+            record = dict(json.load(f), commit=self.commit, preset=self.preset)
+        record['frames'] = osp.relpath(record['frames'], ROOT)
+        _write_json(path, record)
+        return record
+
     def sampling_spread(self, arm: str, fraction: str, seed: int) -> dict:
         """AP of one checkpoint under several test-time sampling seeds."""
         name = f'sampling_{arm}_{_fraction_tag(fraction)}_seed{seed}'
@@ -345,6 +373,7 @@ class Study:
             self.sampling_spread(arm, fractions[-1], self.args.seeds[0])
         if not self.args.skip_real_frames:
             self.real_frames(fractions[-1], self.args.seeds[0])
+            self.real_feature_match()
         if self.args.report:
             cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
             _run(cmd, osp.join(self.logs, 'report.log'))

@@ -244,6 +244,32 @@ def pretrain_lines(pretrain):
     return lines
 
 
+def real_feature_match_lines(results_dir):
+    """Table of ``real_feature_match.json`` (tools/real_feature_match.py)."""
+    rec = _read_optional_json(results_dir, 'real_feature_match.json')
+    if rec is None or not rec.get('models'):
+        return []
+    models = rec['models']
+    any_pairs = next(iter(models.values()))['num_pairs']
+    lines = ['## Pre-training on real depth (label-free)', '',
+             f'The same feature-match measure on {any_pairs} pairs of consecutive real depth '
+             f'frames of `{rec["frames"]}` (a static room scene, Kinect v1, ground-truth '
+             f'camera poses; points up to {rec["max_depth"]} m, hit radius '
+             f'{rec["hit_radius"] * 100:.0f} cm), every backbone after its full '
+             'pre-training and the same network with its initial weights. Command: '
+             '`python tools/real_feature_match.py` (see its docstring).', '',
+             '| backbone | feature-match recall | hit ratio | top-1 | chance hit ratio |',
+             '| --- | --- | --- | --- | --- |']
+    for name, m in models.items():
+        label = ARM_NAMES.get(name, name)
+        lines.append(f'| {label} | {m["feature_match_recall"]:.3f} | {m["hit_ratio"]:.4f} | '
+                     f'{m["top1_accuracy"]:.4f} | {m["chance_hit_ratio"]:.4f} |')
+    if rec.get('skipped_pairs'):
+        lines += ['', f'Pairs without enough matched points (skipped): '
+                  f'{", ".join(rec["skipped_pairs"])}.']
+    return lines + ['']
+
+
 #: Seeds through the graspness gate from which a run counts as having found the objects.
 GATE_SEEDS = 100
 
@@ -451,6 +477,7 @@ def write_report(results_dir, out, plot_path=None):
         lines += ['## Pre-training curves (label-free)', '',
                   'FeatureMatchMetric on the held-out unlabelled scene (iteration 0 = before '
                   'training).', ''] + pretrain_lines(pretrain)
+        lines += real_feature_match_lines(results_dir)
     if 'study' in presets:
         lines += budget_lines(agg, fractions, study_settings())
     lines += ['## Learning curves of fine-tuning', ''] + learning_lines(runs) + ['']

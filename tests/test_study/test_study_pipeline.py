@@ -194,7 +194,8 @@ def test_study_end_to_end_micro(tmp_path):
     real = osp.isdir(osp.join(ROOT, '..', 'shared', 'realdata'))
     assert names == ['data.json', 'finetune_fne_1of4_seed0.json',
                      'finetune_scratch_1of4_seed0.json', 'plan.json', 'pretrain_fne.json'] + \
-        (['real_frames.json'] if real else []) + ['sampling_scratch_1of4_seed0.json']
+        (['real_feature_match.json', 'real_frames.json'] if real else []) + \
+        ['sampling_scratch_1of4_seed0.json']
     pre = json.loads((res / 'pretrain_fne.json').read_text())
     assert [p['step'] for p in pre['feature_match']] == [0, 2, 4]
     run = json.loads((res / 'finetune_scratch_1of4_seed0.json').read_text())
@@ -217,6 +218,11 @@ def test_study_end_to_end_micro(tmp_path):
                 assert r['kept'] <= r['after_nms']
                 assert (tmp_path / 'study_real' / r['picture']).stat().st_size > 1000
         assert '## On real depth' in report and '](study_real/' in report
+        match = json.loads((res / 'real_feature_match.json').read_text())
+        assert sorted(match['models']) == ['fne', 'random init']
+        for m in match['models'].values():
+            assert m['num_pairs'] == 2 and 0 <= m['hit_ratio'] <= 1
+        assert '## Pre-training on real depth (label-free)' in report
     # unlabelled pool scenes carry no labels
     data = tmp_path / 'data'
     assert not (data / 'collision_label' / 'scene_0001').exists()
