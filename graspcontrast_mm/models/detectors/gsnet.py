@@ -19,8 +19,7 @@ from graspcontrast_mm.models.heads.gsnet_heads import ApproachViewHead
 from graspcontrast_mm.models.heads.gsnet_labels import (check_grasp_labels,
                                                         friction_to_score_target,
                                                         labels_to_template_frame,
-                                                        process_grasp_labels,
-                                                        select_view_labels)
+                                                        process_view_labels)
 from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures.grasp import GRASP_MAX_WIDTH, transform_grasp_array
 from graspcontrast_mm.structures.gripper_collision import reference_collision_mask
@@ -75,7 +74,7 @@ class GSNet(BaseModel):
     5. :class:`CylinderCropHead`: groups the seeds inside each seed's gripper-aligned
        cylinder. The gripper frame is, in training, the frame of the ground-truth object
        view assigned to the selected camera view (object rotation x view rotation, see
-       :func:`process_grasp_labels`), as the reference; in testing, the template view's
+       :func:`process_view_labels`), as the reference; in testing, the template view's
        frame at angle 0. With ``train_cfg.frame_consistent`` training crops in the
        template view's frame too and re-expresses the score / width targets in it
        (:func:`labels_to_template_frame`: angle axis rolled by the in-plane offset
@@ -310,13 +309,13 @@ class GSNet(BaseModel):
             rots, mus, widths, view_targets = [], [], [], []
             for b in range(len(sizes)):
                 lab = labels[b]
-                seed_lab = process_grasp_labels(
+                seed_lab = process_view_labels(
                     seed_xyz[b], lab['object_poses'], lab['grasp_points'],
-                    lab['grasp_scores'], lab['grasp_widths'], self.views,
+                    lab['grasp_scores'], lab['grasp_widths'], self.views, view_inds[b],
                     view_mu_thresh=self.train_cfg['view_mu_thresh'],
                     max_width=self.train_cfg['max_width'],
                     grid_shape=(self.swad_head.num_angles, self.swad_head.num_depths))
-                rot, mu, width = select_view_labels(seed_lab, view_inds[b])
+                rot, mu, width = seed_lab.rotations, seed_lab.scores, seed_lab.widths
                 if self.train_cfg['frame_consistent']:
                     template = approach_to_rotation(-self.views[view_inds[b]])
                     mu, width, _ = labels_to_template_frame(rot, template, mu, width)

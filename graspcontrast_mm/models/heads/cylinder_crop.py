@@ -84,8 +84,11 @@ def cylinder_query(points: Tensor,
         if k < num_samples:
             first_k = torch.cat([first_k, first_k.new_full(
                 (*first_k.shape[:-1], num_samples - k), n)], dim=-1)
-        nearest = (diff ** 2).sum(-1).argmin(dim=-1)  # (B, m)
-        first = torch.where(first_k[..., 0] < n, first_k[..., 0], nearest)
+        first = first_k[..., 0].clone()  # (B, m)
+        empty = first >= n
+        if bool(empty.any()):  # an empty cylinder takes the point nearest to its centre
+            bi, mi = empty.nonzero(as_tuple=True)
+            first[bi, mi] = (diff[bi, mi] ** 2).sum(-1).argmin(dim=-1)
         out[:, start:stop] = torch.where(first_k < n, first_k, first[..., None])
     return out
 

@@ -40,9 +40,9 @@ from .grasp_geometry import approach_to_rotation
 
 __all__ = [
     'GRASP_LABEL_KEYS', 'grasp_labels_to_targets', 'pack_grasp_labels',
-    'check_grasp_labels', 'SeedGraspLabels', 'view_reindex', 'process_grasp_labels',
-    'select_view_labels', 'friction_to_score_target', 'inplane_offset',
-    'labels_to_template_frame'
+    'check_grasp_labels', 'SeedGraspLabels', 'SeedViewLabels', 'view_reindex',
+    'process_grasp_labels', 'process_view_labels', 'select_view_labels',
+    'friction_to_score_target', 'inplane_offset', 'labels_to_template_frame'
 ]
 
 class SeedGraspLabels(NamedTuple):
@@ -86,6 +86,100 @@ def view_reindex(rotation: Tensor, views: Tensor) -> Tensor:
     return torch.cdist(views, rotated).argmin(dim=1)
 
 
+class SeedViewLabels(NamedTuple):
+    """Labels of ``M`` seeds at one camera view each, from :func:`process_view_labels`:
+    ``select_view_labels(process_grasp_labels(...), view_inds)`` without the ``(M, V, A, D)``
+    grids of every view.
+
+    Attributes:
+        points, distances, object_index, view_graspness: as :class:`SeedGraspLabels`.
+        rotations: ``(M, 3, 3)`` gripper rotation (angle 0) of the object view assigned to
+            each seed's camera view, camera frame.
+        scores: ``(M, A, D)`` friction ``mu`` at that view, 0 where invalid, colliding or
+            wider than ``max_width``.
+        widths: ``(M, A, D)`` widths at that view, metres.
+    """
+    points: Tensor
+    distances: Tensor
+    object_index: Tensor
+    rotations: Tensor
+    scores: Tensor
+    widths: Tensor
+    view_graspness: Tensor
+
+
+class _SeedMatch(NamedTuple):
+    """Nearest labelled grasp point of every seed (shared by both label functions)."""
+    objs: list  # indices of the objects with grasp points
+    points: Tensor  # (M, 3) matched grasp points, camera frame
+    distances: Tensor  # (M,)
+    object_index: Tensor  # (M,) matched object
+    inv: Tensor  # (M,) seed -> distinct matched grasp point u
+    uniq_obj: Tensor  # (U,) object of u
+    uniq_local: Tensor  # (U,) row of u in its object's label arrays
+    reindex: dict  # object -> (V,) object view of every camera view
+    rotations: dict  # object -> (3, 3) R_obj
+
+
+def _label_grid(grasp_scores: Sequence[Tensor],
+                grid_shape: Optional[Tuple[int, int]]) -> Optional[Tuple[int, int]]:
+    if grasp_scores and grasp_scores[0].dim() == 4:
+        return tuple(grasp_scores[0].shape[2:])
+    return None if grid_shape is None else tuple(int(v) for v in grid_shape)
+
+
+def _match_seeds(seed_xyz: Tensor, object_poses: Tensor, grasp_points: Sequence[Tensor],
+                 grasp_scores: Sequence[Tensor], views: Tensor) -> Optional[_SeedMatch]:
+    """Every seed takes its nearest grasp point over all objects (no distance limit, as in
+    the reference); None when no object has grasp points."""
+    device, dtype = seed_xyz.device, seed_xyz.dtype
+    objs = [i for i in range(object_poses.shape[0]) if grasp_points[i].shape[0] > 0]
+    if not objs:
+        return None
+    for i in objs:
+        if grasp_scores[i].shape[1] != views.shape[0]:
+            raise ValueError(f'object {i}: labels have {grasp_scores[i].shape[1]} views, '
+                             f'the model {views.shape[0]}')
+    pts_cam, owner, local = [], [], []
+    for i in objs:
+        pose = object_poses[i].to(dtype)
+        pts_cam.append(grasp_points[i].to(dtype) @ pose[:, :3].t() + pose[:, 3])
+        n_i = grasp_points[i].shape[0]
+        owner.append(torch.full((n_i, ), i, dtype=torch.long, device=device))
+        local.append(torch.arange(n_i, device=device))
+    pts_cam_all = torch.cat(pts_cam)
+    owner_all, local_all = torch.cat(owner), torch.cat(local)
+    tree = cKDTree(pts_cam_all.cpu().numpy().astype(np.float64))
+    dist, nn_idx = tree.query(seed_xyz.cpu().numpy().astype(np.float64), k=1)
+    nn_idx = torch.as_tensor(nn_idx, dtype=torch.long, device=device)
+    # Seeds repeat (fewer candidates than seeds are cycled) and neighbours share grasp
+    # points: per-point work is done once per distinct grasp point and expanded at the end.
+    uniq, inv = torch.unique(nn_idx, return_inverse=True)
+    rotations = {i: object_poses[i][:, :3].to(dtype) for i in objs}
+    reindex = {i: view_reindex(rotations[i], views.to(dtype)) for i in objs}
+    return _SeedMatch(objs, pts_cam_all[nn_idx],
+                      torch.as_tensor(dist, dtype=dtype, device=device), owner_all[nn_idx],
+                      inv, owner_all[uniq], local_all[uniq], reindex, rotations)
+
+
+def _view_graspness(match: _SeedMatch, grasp_scores: Sequence[Tensor], num_views: int,
+                    view_mu_thresh: float) -> Tensor:
+    """``(U, V)`` view graspness of the distinct grasp points: the share of a view's
+    ``A x D`` grasps with ``0 < mu <= view_mu_thresh``, min-max normalised over views."""
+    vg = torch.empty((match.uniq_obj.shape[0], num_views), dtype=torch.float32,
+                     device=match.uniq_obj.device)
+    for i in match.objs:
+        sel = torch.nonzero(match.uniq_obj == i).flatten()
+        if sel.numel() == 0:
+            continue
+        rows = grasp_scores[i][match.uniq_local[sel]].float()  # (n, V, A, D), object views
+        good = (rows > 0) & (rows <= view_mu_thresh)
+        vg[sel] = good.flatten(2).float().mean(dim=-1)[:, match.reindex[i]]
+    lo = vg.min(dim=-1, keepdim=True).values
+    hi = vg.max(dim=-1, keepdim=True).values
+    return (vg - lo) / (hi - lo + 1e-5)
+
+
 def process_grasp_labels(seed_xyz: Tensor,
                          object_poses: Tensor,
                          grasp_points: Sequence[Tensor],
@@ -96,14 +190,16 @@ def process_grasp_labels(seed_xyz: Tensor,
                          view_mu_thresh: float = 0.6,
                          max_width: float = GRASP_MAX_WIDTH,
                          grid_shape: Optional[Tuple[int, int]] = None) -> SeedGraspLabels:
-    """Per-seed grasp labels from the labelled objects of one frame.
+    """Per-seed grasp labels at every camera view, from the labelled objects of one frame.
 
     Every object's grasp points are mapped to the camera frame (``T_cam_obj``), every seed
     takes the labels of its nearest grasp point over all objects (no distance limit, as
     in the reference), and the views of that object are re-indexed with
     :func:`view_reindex`. The view graspness of view ``j`` is the fraction of its
     ``A x D`` grasps with ``0 < mu <= view_mu_thresh`` (before the width mask), min-max
-    normalised over the views of each seed (``+1e-5`` in the denominator).
+    normalised over the views of each seed (``+1e-5`` in the denominator). Training needs
+    one view per seed: :func:`process_view_labels` gives the same labels at that view
+    without the ``(M, V, A, D)`` grids.
 
     A frame without labelled objects (``K = 0`` or no grasp point) gives all-zero
     scores / widths / view graspness, the template view rotations, ``distances = inf``
@@ -130,15 +226,11 @@ def process_grasp_labels(seed_xyz: Tensor,
     """
     device, dtype = seed_xyz.device, torch.float32
     seed_xyz = seed_xyz.detach().to(dtype)
-    m = seed_xyz.shape[0]
-    num_views = views.shape[0]
+    m, num_views = seed_xyz.shape[0], views.shape[0]
     template_rot = approach_to_rotation(-views.to(dtype))  # (V, 3, 3)
-    objs = [i for i in range(object_poses.shape[0]) if grasp_points[i].shape[0] > 0]
-    if grasp_scores and grasp_scores[0].dim() == 4:
-        a_d = tuple(grasp_scores[0].shape[2:])
-    else:
-        a_d = None if grid_shape is None else tuple(int(v) for v in grid_shape)
-    if not objs:
+    a_d = _label_grid(grasp_scores, grid_shape)
+    match = _match_seeds(seed_xyz, object_poses, grasp_points, grasp_scores, views)
+    if match is None:
         if a_d is None:
             raise ValueError('no labelled object: pass grid_shape=(A, D) to size the '
                              'all-zero labels')
@@ -149,54 +241,85 @@ def process_grasp_labels(seed_xyz: Tensor,
             scores=zeros, widths=zeros.clone(),
             view_graspness=torch.zeros((m, num_views), dtype=dtype, device=device),
             view_rotations=template_rot.expand(m, -1, -1, -1).clone())
-    for i in objs:
-        if grasp_scores[i].shape[1] != num_views:
-            raise ValueError(f'object {i}: labels have {grasp_scores[i].shape[1]} views, '
-                             f'the model {num_views}')
-    # merge the camera-frame grasp points of all objects
-    pts_cam, owner, local = [], [], []
-    for i in objs:
-        pose = object_poses[i].to(dtype)
-        pts_cam.append(grasp_points[i].to(dtype) @ pose[:, :3].t() + pose[:, 3])
-        n_i = grasp_points[i].shape[0]
-        owner.append(torch.full((n_i, ), i, dtype=torch.long, device=device))
-        local.append(torch.arange(n_i, device=device))
-    pts_cam_all = torch.cat(pts_cam)
-    owner_all, local_all = torch.cat(owner), torch.cat(local)
-    tree = cKDTree(pts_cam_all.cpu().numpy().astype(np.float64))
-    dist, nn_idx = tree.query(seed_xyz.cpu().numpy().astype(np.float64), k=1)
-    nn_idx = torch.as_tensor(nn_idx, dtype=torch.long, device=device)
-    seed_obj = owner_all[nn_idx]
-    # Seeds repeat (fewer candidates than seeds are cycled) and neighbours share grasp
-    # points: the (U, V, A, D) grids are built once per distinct grasp point and expanded
-    # to the M seeds at the end.
-    uniq, inv = torch.unique(nn_idx, return_inverse=True)
-    uniq_obj, uniq_local = owner_all[uniq], local_all[uniq]
-    u = uniq.shape[0]
+    u = match.uniq_obj.shape[0]
     scores = torch.empty((u, num_views, *a_d), dtype=dtype, device=device)
     widths = torch.empty_like(scores)
     view_rot = torch.empty((u, num_views, 3, 3), dtype=dtype, device=device)
-    for i in objs:
-        sel = torch.nonzero(uniq_obj == i).flatten()
+    for i in match.objs:
+        sel = torch.nonzero(match.uniq_obj == i).flatten()
         if sel.numel() == 0:
             continue
-        rot = object_poses[i][:, :3].to(dtype)
-        reindex = view_reindex(rot, views.to(dtype))  # camera view j <- object view
-        rows = uniq_local[sel].unsqueeze(1)
+        reindex = match.reindex[i]  # camera view j <- object view
+        rows = match.uniq_local[sel].unsqueeze(1)
         cols = reindex.to(device).unsqueeze(0)
         scores[sel] = grasp_scores[i][rows, cols].to(dtype)
         widths[sel] = grasp_widths[i][rows, cols].to(dtype)
-        view_rot[sel] = (rot @ template_rot)[reindex].unsqueeze(0)
-    good = (scores > 0) & (scores <= view_mu_thresh)
-    vg = good.flatten(2).float().mean(dim=-1)  # (U, V): count / (A * D)
-    lo = vg.min(dim=-1, keepdim=True).values
-    hi = vg.max(dim=-1, keepdim=True).values
-    vg = (vg - lo) / (hi - lo + 1e-5)
+        view_rot[sel] = (match.rotations[i] @ template_rot)[reindex].unsqueeze(0)
+    vg = _view_graspness(match, grasp_scores, num_views, view_mu_thresh)
     scores.masked_fill_(~((scores > 0) & (widths <= max_width)), 0.0)
-    return SeedGraspLabels(points=pts_cam_all[nn_idx],
-                           distances=torch.as_tensor(dist, dtype=dtype, device=device),
-                           object_index=seed_obj, scores=scores[inv], widths=widths[inv],
-                           view_graspness=vg[inv], view_rotations=view_rot[inv])
+    inv = match.inv
+    return SeedGraspLabels(points=match.points, distances=match.distances,
+                           object_index=match.object_index, scores=scores[inv],
+                           widths=widths[inv], view_graspness=vg[inv],
+                           view_rotations=view_rot[inv])
+
+
+def process_view_labels(seed_xyz: Tensor,
+                        object_poses: Tensor,
+                        grasp_points: Sequence[Tensor],
+                        grasp_scores: Sequence[Tensor],
+                        grasp_widths: Sequence[Tensor],
+                        views: Tensor,
+                        view_inds: Tensor,
+                        *,
+                        view_mu_thresh: float = 0.6,
+                        max_width: float = GRASP_MAX_WIDTH,
+                        grid_shape: Optional[Tuple[int, int]] = None) -> SeedViewLabels:
+    """Per-seed grasp labels at one camera view per seed (what training uses).
+
+    The same values as ``select_view_labels(process_grasp_labels(...), view_inds)`` (and
+    the same view graspness over all views), but only the selected view's ``(A, D)``
+    grids are gathered: the ``(M, V, A, D)`` score and width grids of every view are never
+    built. Arguments as :func:`process_grasp_labels`, plus ``view_inds``: int64 ``(M,)``
+    camera view per seed.
+    """
+    device, dtype = seed_xyz.device, torch.float32
+    seed_xyz = seed_xyz.detach().to(dtype)
+    m, num_views = seed_xyz.shape[0], views.shape[0]
+    if view_inds.shape != (m, ):
+        raise ValueError(f'view_inds must have shape ({m},), got {tuple(view_inds.shape)}')
+    view_inds = view_inds.to(device=device, dtype=torch.long)
+    template_rot = approach_to_rotation(-views.to(dtype))  # (V, 3, 3)
+    a_d = _label_grid(grasp_scores, grid_shape)
+    match = _match_seeds(seed_xyz, object_poses, grasp_points, grasp_scores, views)
+    if match is None:
+        if a_d is None:
+            raise ValueError('no labelled object: pass grid_shape=(A, D) to size the '
+                             'all-zero labels')
+        zeros = torch.zeros((m, *a_d), dtype=dtype, device=device)
+        return SeedViewLabels(
+            points=seed_xyz.clone(), distances=torch.full((m, ), float('inf'), device=device),
+            object_index=torch.full((m, ), -1, dtype=torch.long, device=device),
+            rotations=template_rot[view_inds].clone(), scores=zeros, widths=zeros.clone(),
+            view_graspness=torch.zeros((m, num_views), dtype=dtype, device=device))
+    scores = torch.empty((m, *a_d), dtype=dtype, device=device)
+    widths = torch.empty_like(scores)
+    rotations = torch.empty((m, 3, 3), dtype=dtype, device=device)
+    seed_obj = match.uniq_obj[match.inv]
+    seed_rows = match.uniq_local[match.inv]
+    for i in match.objs:
+        sel = torch.nonzero(seed_obj == i).flatten()
+        if sel.numel() == 0:
+            continue
+        obj_views = match.reindex[i].to(device)[view_inds[sel]]
+        scores[sel] = grasp_scores[i][seed_rows[sel], obj_views].to(dtype)
+        widths[sel] = grasp_widths[i][seed_rows[sel], obj_views].to(dtype)
+        rotations[sel] = match.rotations[i] @ template_rot[obj_views]
+    vg = _view_graspness(match, grasp_scores, num_views, view_mu_thresh)
+    scores.masked_fill_(~((scores > 0) & (widths <= max_width)), 0.0)
+    return SeedViewLabels(points=match.points, distances=match.distances,
+                          object_index=match.object_index, rotations=rotations,
+                          scores=scores, widths=widths, view_graspness=vg[match.inv])
 
 
 def select_view_labels(labels: SeedGraspLabels,

@@ -16,6 +16,7 @@ from graspcontrast_mm.models.heads import (DEFAULT_LOSS_WEIGHTS, ApproachViewHea
                                            friction_to_score_target,
                                            grasp_labels_to_targets, pack_grasp_labels,
                                            postprocess_grasps, process_grasp_labels,
+                                           process_view_labels,
                                            select_view_labels, template_views,
                                            view_reindex)
 from graspcontrast_mm.registry import MODELS
@@ -160,7 +161,9 @@ def test_cylinder_query_hand_made():
 def test_cylinder_query_matches_naive_and_is_rotation_equivariant():
     g = torch.Generator().manual_seed(0)
     pts = torch.rand(2, 60, 3, generator=g) * 0.12
-    centers = pts[:, :7]
+    centers = pts[:, :7].clone()
+    centers[0, 2] += 0.5  # empty cylinders (nearest point) beside full ones, both clouds
+    centers[1, 5] -= 0.4
     rots = approach_to_rotation(torch.randn(2, 7, 3, generator=g),
                                 torch.rand(2, 7, generator=g) * 3)
     idx = cylinder_query(pts, centers, rots, num_samples=6, chunk_size=3)
@@ -322,6 +325,48 @@ def test_process_labels_without_objects():
         assert float(lab.view_graspness.abs().sum()) == 0
         assert torch.all(lab.object_index == -1) and torch.all(torch.isinf(lab.distances))
         assert torch.allclose(lab.view_rotations[0, :, :, 0], -views, atol=1e-6)
+
+
+def test_view_labels_equal_full_labels_at_the_selected_views():
+    """process_view_labels == select_view_labels(process_grasp_labels(...)) plus the same
+    view graspness, on random multi-object labels with a mirrored pose (flip augmentation),
+    repeated seeds, mixed label dtypes, too-wide grasps, and without objects."""
+    rng = np.random.default_rng(7)
+    views = template_views(300)
+    poses, gp, mus, widths = [], [], [], []
+    for k, (n, det) in enumerate([(40, 1), (25, -1), (0, 1), (60, 1)]):
+        R = _rot(rng.normal(size=3), float(rng.uniform(0, 180)))
+        if det < 0:
+            R = R @ np.diag([-1.0, 1.0, 1.0])
+        pose = np.concatenate([R, rng.uniform(-0.1, 0.1, (3, 1)) + [[0], [0], [0.6]]], 1)
+        poses.append(pose)
+        gp.append(torch.as_tensor(rng.uniform(-0.04, 0.04, (n, 3)), dtype=torch.float32))
+        mu = rng.choice([0.0, 0.1, 0.4, 0.7, 1.0], size=(n, 300, 12, 4))
+        mus.append(torch.as_tensor(mu, dtype=torch.float64 if k == 1 else torch.float32))
+        widths.append(torch.as_tensor(rng.uniform(0.01, 0.12, (n, 300, 12, 4)),
+                                      dtype=torch.float32))
+    poses = torch.as_tensor(np.stack(poses), dtype=torch.float32)
+    seeds = torch.as_tensor(rng.uniform(-0.12, 0.12, (64, 3)) + [0, 0, 0.6],
+                            dtype=torch.float32)
+    seeds = torch.cat([seeds, seeds[:16]])  # repeated seeds share a grasp point
+    view_inds = torch.as_tensor(rng.integers(0, 300, len(seeds)))
+    kw = dict(view_mu_thresh=0.6, max_width=0.1, grid_shape=(12, 4))
+    cases = [(poses, gp, mus, widths),
+             (torch.zeros(0, 3, 4), [], [], []),
+             (poses[2:3], gp[2:3], mus[2:3], widths[2:3])]  # one object, no grasp point
+    for case in cases:
+        full = process_grasp_labels(seeds, *case, views, **kw)
+        fast = process_view_labels(seeds, *case, views, view_inds, **kw)
+        rot, mu, width = select_view_labels(full, view_inds)
+        assert torch.allclose(fast.rotations, rot, atol=1e-6)
+        assert torch.equal(fast.scores, mu) and torch.equal(fast.widths, width)
+        assert torch.equal(fast.view_graspness, full.view_graspness)
+        for name in ('points', 'distances', 'object_index'):
+            assert torch.equal(getattr(fast, name), getattr(full, name)), name
+    assert float(fast.scores.abs().sum()) == 0  # the last case has no labels
+    assert float(process_view_labels(seeds, *cases[0], views, view_inds, **kw).scores.sum()) > 0
+    with pytest.raises(ValueError, match='view_inds'):
+        process_view_labels(seeds, *cases[0], views, view_inds[:3], **kw)
 
 
 def test_pack_grasp_labels_validation():
