@@ -180,6 +180,22 @@ def _view_graspness(match: _SeedMatch, grasp_scores: Sequence[Tensor], num_views
     return (vg - lo) / (hi - lo + 1e-5)
 
 
+def _prepare_labels(seed_xyz: Tensor, object_poses: Tensor, grasp_points: Sequence[Tensor],
+                    grasp_scores: Sequence[Tensor], views: Tensor,
+                    grid_shape: Optional[Tuple[int, int]]):
+    """Shared start of both label functions: float32 seeds, template rotations, the
+    ``(A, D)`` grid and the seed match (None without labelled objects, then ``grid_shape``
+    is required)."""
+    seed_xyz = seed_xyz.detach().to(torch.float32)
+    template_rot = approach_to_rotation(-views.to(torch.float32))  # (V, 3, 3)
+    a_d = _label_grid(grasp_scores, grid_shape)
+    match = _match_seeds(seed_xyz, object_poses, grasp_points, grasp_scores, views)
+    if match is None and a_d is None:
+        raise ValueError('no labelled object: pass grid_shape=(A, D) to size the '
+                         'all-zero labels')
+    return seed_xyz, template_rot, a_d, match
+
+
 def process_grasp_labels(seed_xyz: Tensor,
                          object_poses: Tensor,
                          grasp_points: Sequence[Tensor],
@@ -225,15 +241,10 @@ def process_grasp_labels(seed_xyz: Tensor,
             ``grid_shape``.
     """
     device, dtype = seed_xyz.device, torch.float32
-    seed_xyz = seed_xyz.detach().to(dtype)
+    seed_xyz, template_rot, a_d, match = _prepare_labels(
+        seed_xyz, object_poses, grasp_points, grasp_scores, views, grid_shape)
     m, num_views = seed_xyz.shape[0], views.shape[0]
-    template_rot = approach_to_rotation(-views.to(dtype))  # (V, 3, 3)
-    a_d = _label_grid(grasp_scores, grid_shape)
-    match = _match_seeds(seed_xyz, object_poses, grasp_points, grasp_scores, views)
     if match is None:
-        if a_d is None:
-            raise ValueError('no labelled object: pass grid_shape=(A, D) to size the '
-                             'all-zero labels')
         zeros = torch.zeros((m, num_views, *a_d), dtype=dtype, device=device)
         return SeedGraspLabels(
             points=seed_xyz.clone(), distances=torch.full((m, ), float('inf'), device=device),
@@ -284,18 +295,13 @@ def process_view_labels(seed_xyz: Tensor,
     camera view per seed.
     """
     device, dtype = seed_xyz.device, torch.float32
-    seed_xyz = seed_xyz.detach().to(dtype)
     m, num_views = seed_xyz.shape[0], views.shape[0]
     if view_inds.shape != (m, ):
         raise ValueError(f'view_inds must have shape ({m},), got {tuple(view_inds.shape)}')
     view_inds = view_inds.to(device=device, dtype=torch.long)
-    template_rot = approach_to_rotation(-views.to(dtype))  # (V, 3, 3)
-    a_d = _label_grid(grasp_scores, grid_shape)
-    match = _match_seeds(seed_xyz, object_poses, grasp_points, grasp_scores, views)
+    seed_xyz, template_rot, a_d, match = _prepare_labels(
+        seed_xyz, object_poses, grasp_points, grasp_scores, views, grid_shape)
     if match is None:
-        if a_d is None:
-            raise ValueError('no labelled object: pass grid_shape=(A, D) to size the '
-                             'all-zero labels')
         zeros = torch.zeros((m, *a_d), dtype=dtype, device=device)
         return SeedViewLabels(
             points=seed_xyz.clone(), distances=torch.full((m, ), float('inf'), device=device),
