@@ -43,7 +43,8 @@ from mmengine.registry import DefaultScope
 
 from graspcontrast_mm.engine.checkpoint_compat import load_checkpoint_file
 from graspcontrast_mm.engine.model_loading import load_model_checkpoint
-from graspcontrast_mm.evaluation.metrics.feature_match_metric import feature_match_stats
+from graspcontrast_mm.evaluation.metrics.feature_match_metric import (FeatureMatchMetric,
+                                                                     feature_match_stats)
 from graspcontrast_mm.registry import MODELS, SCOPE
 from graspcontrast_mm.utils import register_all_modules
 
@@ -151,13 +152,12 @@ def measure(model, samples, hit_radius):
     return out
 
 
-def summarise(pairs, inlier_ratio=0.05):
-    hits = np.array([p['hit_ratio'] for p in pairs])
-    return dict(feature_match_recall=float((hits > inlier_ratio).mean()),
-                hit_ratio=float(hits.mean()),
-                top1_accuracy=float(np.mean([p['top1_accuracy'] for p in pairs])),
-                chance_hit_ratio=float(np.mean([p['chance_hit_ratio'] for p in pairs])),
-                num_pairs=len(pairs))
+def summarise(pairs, hit_radius):
+    """Means over pairs, aggregated as the pre-training validation does
+    (``FeatureMatchMetric.compute_metrics``: recall at an inlier ratio of 0.05)."""
+    return FeatureMatchMetric(hit_radius=hit_radius).compute_metrics(
+        [{k: p[k] for k in ('hit_ratio', 'top1_accuracy', 'chance_hit_ratio')}
+         for p in pairs])
 
 
 def main(argv=None) -> int:
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
             torch.manual_seed(0)
             t0 = time.perf_counter()
             per_pair = measure(build_model(cfg, ckpt), samples, args.hit_radius)
-            results[name] = dict(checkpoint=ckpt, **summarise(per_pair),
+            results[name] = dict(checkpoint=ckpt, **summarise(per_pair, args.hit_radius),
                                  seconds=time.perf_counter() - t0, pairs=per_pair)
             r = results[name]
             print(f'{name:>16}: feature-match recall {r["feature_match_recall"]:.3f}, hit '
