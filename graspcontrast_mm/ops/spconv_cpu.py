@@ -76,6 +76,7 @@ import warnings
 import weakref
 from typing import Dict, Iterator, List, Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -224,7 +225,9 @@ def _split_sorted_counts(counts: List[int], max_groups: int) -> List[Tuple[int, 
     """Split descending ``counts`` into at most ``max_groups`` contiguous groups.
 
     Each group is padded to its first (largest) count; the split minimises the total
-    padded size (dynamic programming, ``O(max_groups * n^2)`` for ``n`` offsets).
+    padded size (dynamic programming over ``(groups, stop)``, one vectorised minimum over
+    the group's start per number of groups). Among equal costs the fewest groups and, for
+    each group, the earliest start win.
 
     Returns:
         ``[(start, stop), ...]`` index ranges covering ``range(len(counts))``.
@@ -232,20 +235,20 @@ def _split_sorted_counts(counts: List[int], max_groups: int) -> List[Tuple[int, 
     n = len(counts)
     if n == 0:
         return []
-    inf = float('inf')
-    best = [[inf] * (n + 1) for _ in range(max_groups + 1)]
-    cut = [[0] * (n + 1) for _ in range(max_groups + 1)]
-    best[0][0] = 0
+    c = np.asarray(counts, dtype=np.float64)
+    span = np.arange(1, n + 1)[None, :] - np.arange(n)[:, None]  # (start, stop - 1)
+    group_cost = np.where(span > 0, span * c[:, None], np.inf)
+    best = np.full((max_groups + 1, n + 1), np.inf)
+    best[0, 0] = 0.0
+    cut = np.zeros((max_groups + 1, n + 1), dtype=np.int64)
     for g in range(1, max_groups + 1):
-        for stop in range(1, n + 1):
-            for start in range(g - 1, stop):
-                cost = best[g - 1][start] + (stop - start) * counts[start]
-                if cost < best[g][stop]:
-                    best[g][stop], cut[g][stop] = cost, start
-    g = min(range(1, max_groups + 1), key=lambda m: (best[m][n], m))
+        total = best[g - 1, :n, None] + group_cost  # (start, stop - 1)
+        cut[g, 1:] = np.argmin(total, axis=0)
+        best[g, 1:] = total[cut[g, 1:], np.arange(n)]
+    g = min(range(1, max_groups + 1), key=lambda m: (best[m, n], m))
     groups, stop = [], n
     while stop > 0:
-        start = cut[g][stop]
+        start = int(cut[g, stop])
         groups.append((start, stop))
         stop, g = start, g - 1
     return groups[::-1]
@@ -274,7 +277,7 @@ class _BucketPlan:
         segments = sorted(segments, key=lambda seg: -len(seg[1]))
         counts = [len(seg[1]) for seg in segments]
         self.buckets = []
-        in_rows, in_rows_fwd, out_rows = [], [], []
+        in_rows, out_rows = [], []
         start = 0
         for lo, hi in _split_sorted_counts(counts, MAX_BUCKETS):
             length, num = counts[lo], hi - lo
