@@ -36,13 +36,10 @@ def _pair_pipeline(augment):
     ]
 
 
-# one data worker: the pair pipeline (load, back-project, crop, voxelize, match, FPS:
-# about 0.26 s per batch) overlaps the model step, 0.96 -> 0.80 s per step on 2 cores
-# (docs/benchmarks.md, "Main job")
 train_dataloader = dict(
     batch_size=2,
-    num_workers=1,
-    persistent_workers=True,
+    num_workers=0,
+    persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=_pair_pipeline(True)))
 val_dataloader = dict(
     num_workers=0,

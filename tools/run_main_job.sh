@@ -22,8 +22,13 @@ echo "[main job] 1/5 generating the tiny labelled dataset in $DATA"
 "$PY" tools/create_graspnet_scenes.py --preset tiny --out "$DATA"
 
 echo "[main job] 2/5 pre-training (configs/pretrain_fne_tiny.py) -> $WORK_DIR/pretrain_fne_tiny"
+# one data worker: the pair pipeline (about 0.26 s per batch) overlaps the model step,
+# 0.96 -> 0.80 s per step on 2 cores. The config keeps loading in the main process: only
+# there do the augmentation draws come from the RNG state a checkpoint saves, so that a
+# run resumed mid-epoch equals the uninterrupted one (this job never resumes).
 "$PY" tools/train.py configs/pretrain_fne_tiny.py --work-dir "$WORK_DIR/pretrain_fne_tiny" \
-  --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA
+  --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA \
+  train_dataloader.num_workers=1 train_dataloader.persistent_workers=True
 PRETRAINED="$(cat "$WORK_DIR/pretrain_fne_tiny/last_checkpoint")"
 
 echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone and from scratch (both at once)"
