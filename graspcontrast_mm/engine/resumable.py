@@ -24,6 +24,7 @@ Limits: the restored state is the one of rank 0 (exact when ranks share a seed, 
 default ``diff_rank_seed=False``); dataloader worker processes re-derive their seeds from
 the restored state at the start of each epoch, as in the uninterrupted run.
 """
+import os
 import os.path as osp
 import random
 import signal
@@ -155,8 +156,17 @@ class SignalCheckpointHook(Hook):
         self.signals = tuple(signals)
         self._requested = False
         self._previous: Dict[int, Any] = {}
+        self._pid = os.getpid()
 
     def _handler(self, signum, frame) -> None:
+        if os.getpid() != self._pid:
+            # A process forked while training (the evaluator's pool workers, a data
+            # worker) inherits this handler; it has no checkpoint to save, and keeping
+            # the handler would make it ignore the SIGTERM that Pool.terminate() sends,
+            # so that its parent waits for it forever. Die as the signal asks.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if self._requested:  # second signal: stop now
             raise SystemExit(SIGTERM_EXIT_CODE)
         self._requested = True
@@ -164,6 +174,7 @@ class SignalCheckpointHook(Hook):
     def before_train(self, runner) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be installed from the main thread
+        self._pid = os.getpid()
         for name in self.signals:
             signum = getattr(signal, name)
             self._previous[signum] = signal.signal(signum, self._handler)

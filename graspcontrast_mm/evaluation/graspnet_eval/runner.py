@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -26,6 +27,9 @@ GRASPNET_TEST_SPLITS = {'seen': (100, 129), 'similar': (130, 159), 'novel': (160
 
 
 def _init_worker() -> None:
+    # a worker forked from a training process must die on Pool.terminate()'s SIGTERM,
+    # whatever handler the trainer installed (SignalCheckpointHook)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ['OMP_NUM_THREADS'] = '1'
     try:
         from threadpoolctl import threadpool_limits
