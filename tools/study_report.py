@@ -88,6 +88,49 @@ def budget_lines(agg, fractions, settings):
     return lines
 
 
+def load_longer_schedule(longer_dir):
+    """``{arm: [(step, metrics), ...]}`` of tools/study_longer_schedule.sh's results."""
+    out = {}
+    if not longer_dir or not osp.isdir(longer_dir):
+        return out
+    for path in sorted(glob.glob(osp.join(longer_dir, '*_iter_*.json'))):
+        with open(path) as f:
+            rec = json.load(f)
+        out.setdefault(rec['arm'], []).append((int(rec['iter']), rec['metrics']))
+    return {arm: sorted(rows, key=lambda r: r[0]) for arm, rows in out.items()}
+
+
+def longer_schedule_lines(longer, study_iters=None):
+    """AP against optimiser steps for the full-label cell trained longer than the study."""
+    if not longer:
+        return []
+    lines = ['## Longer schedule (full labels)', '',
+             'The 64/64 cell, seed 0, fine-tuned for a multiple of the study\'s steps with '
+             'the same recipe (the per-step lr decay continues), and the checkpoint at every '
+             'multiple evaluated as in the study: `bash tools/study_longer_schedule.sh`.', '',
+             '| arm | steps | AP | seen AP | similar AP | novel AP |',
+             '| --- | --- | --- | --- | --- | --- |']
+    for arm, rows in sorted(longer.items()):
+        for step, m in rows:
+            cells = [m.get(k) for k in ('graspnet/AP', 'graspnet/seen/AP',
+                                        'graspnet/similar/AP', 'graspnet/novel/AP')]
+            lines.append(f'| {ARM_NAMES.get(arm, arm)} | {step} | ' + ' | '.join(
+                '-' if v is None else f'{v:.2f}' for v in cells) + ' |')
+    lines.append('')
+    for arm, rows in sorted(longer.items()):
+        if len(rows) < 2:
+            continue
+        (s0, m0), (s1, m1) = rows[0], rows[-1]
+        best_step, best = max(((s, m['graspnet/AP']) for s, m in rows), key=lambda r: r[1])
+        lines.append(f'- {ARM_NAMES.get(arm, arm)}: AP {m0["graspnet/AP"]:.2f} at {s0} '
+                     f'steps, {m1["graspnet/AP"]:.2f} at {s1} '
+                     f'({m1["graspnet/AP"] - m0["graspnet/AP"]:+.2f}); best {best:.2f} at '
+                     f'{best_step}.')
+    if study_iters:
+        lines.append(f'- The study itself trains {study_iters} steps per run.')
+    return lines + ['']
+
+
 def study_settings(root=None):
     """Steps, batch and labelled frames of the study (configs/_base_/study_settings.py)."""
     try:
@@ -432,8 +475,13 @@ def provenance_lines(commits, repo=REPO):
             + ' (`git diff` of the two commits shows how).', '']
 
 
-def write_report(results_dir, out, plot_path=None):
+def write_report(results_dir, out, plot_path=None, longer_dir=None):
+    """Write the report; ``longer_dir`` (default: ``study_longer`` beside
+    ``results_dir``) holds tools/study_longer_schedule.sh's results, if any."""
     runs, pretrain, sampling, data = load_results(results_dir)
+    if longer_dir is None:
+        longer_dir = osp.join(osp.dirname(osp.abspath(results_dir)), 'study_longer')
+    longer = load_longer_schedule(longer_dir)
     if not runs:
         raise SystemExit(f'no finetune_*.json results in {results_dir}')
     agg = aggregate(runs)
@@ -479,7 +527,9 @@ def write_report(results_dir, out, plot_path=None):
                   'training).', ''] + pretrain_lines(pretrain)
         lines += real_feature_match_lines(results_dir)
     if 'study' in presets:
-        lines += budget_lines(agg, fractions, study_settings())
+        settings = study_settings()
+        lines += budget_lines(agg, fractions, settings)
+        lines += longer_schedule_lines(longer, settings and settings['iters'])
     lines += ['## Learning curves of fine-tuning', ''] + learning_lines(runs) + ['']
     lines += real_frame_lines(results_dir, out)
     if sampling:
@@ -508,8 +558,11 @@ def main(argv=None):
     p.add_argument('results_dir')
     p.add_argument('--out', default='docs/study.md')
     p.add_argument('--plot', default=None)
+    p.add_argument('--longer', default=None,
+                   help='results of tools/study_longer_schedule.sh (default: study_longer '
+                        'beside RESULTS_DIR)')
     args = p.parse_args(argv)
-    out, png = write_report(args.results_dir, args.out, args.plot)
+    out, png = write_report(args.results_dir, args.out, args.plot, args.longer)
     print(f'wrote {out} and {png}')
     return 0
 

@@ -164,8 +164,15 @@ def test_report_from_json_alone(tmp_path):
         picture_dir=str(tmp_path / 'study_real'), models={'fne_64of64_seed0': dict(frames={
             'm2t2_robot_view': dict(after_nms=70, in_collision=36, below_support_plane=0,
                                     kept=34, on_object_share=0.5, picture='a.png')})})))
+    longer = tmp_path / 'study_longer'  # beside the results: found without an option
+    longer.mkdir()
+    for step, ap in ((400, 5.0), (800, 7.5), (1200, 7.0)):
+        (longer / f'fne_iter_{step}.json').write_text(json.dumps(dict(
+            arm='fne', iter=step, metrics={'graspnet/AP': ap, 'graspnet/seen/AP': ap + 1})))
     out, png = study_report.write_report(str(res), str(tmp_path / 'study.md'))
     text = open(out).read()
+    assert '| FNE pre-training | 800 | 7.50 | 8.50 | - | - |' in text
+    assert 'AP 5.00 at 400 steps, 7.00 at 1200 (+2.00); best 7.50 at 800.' in text
     assert '| fne_64of64_seed0 | M2T2 robot view | 70 | 36 | 0 | 34 | 50 % |' in text
     assert '(study_real/a.png)' in text
     assert 'Partial study: 4 of the 6 fine-tuning runs' in text
