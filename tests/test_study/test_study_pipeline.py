@@ -338,3 +338,38 @@ def test_report_names_code_changes_between_run_commits(tmp_path):
     text = ' '.join(study_report.provenance_lines(sorted(commits), str(repo)))
     assert 'changed: `configs/a.py`' in text
     assert 'do not differ' in ' '.join(study_report.provenance_lines(commits[:2], str(repo)))
+
+
+def test_parallel_units_run_all_and_stop_at_a_failure():
+    """--jobs 2: every unit runs; a failing one stops the study (no new unit starts,
+    its error reaches the caller)."""
+    import threading
+    import types
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import run_study
+    assert run_study.parse_args([]).jobs == 2
+    with pytest.raises(SystemExit):
+        run_study.parse_args(['--jobs', '0'])
+    study = types.SimpleNamespace(args=types.SimpleNamespace(jobs=2))
+    seen, lock = [], threading.Lock()
+
+    def unit(i):
+        with lock:
+            seen.append(i)
+    run_study.Study._in_parallel(study, unit, [(i,) for i in range(7)])
+    assert sorted(seen) == list(range(7))
+
+    started, one_started, release = [], threading.Event(), threading.Event()
+
+    def failing(i):
+        with lock:
+            started.append(i)
+        if i == 0:
+            one_started.wait(5)  # fail while unit 1 runs beside it
+            raise SystemExit('[study] command failed')
+        one_started.set()
+        release.wait(5)
+    with pytest.raises(SystemExit, match='command failed'):
+        threading.Timer(0.5, release.set).start()
+        run_study.Study._in_parallel(study, failing, [(i,) for i in range(6)])
+    assert sorted(started) == [0, 1]  # the running unit finished, no later one started
