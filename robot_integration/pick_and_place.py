@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -144,7 +145,8 @@ def scene_seed(seed: int, level_index: int, scene: int) -> int:
 def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
                   sim_config: Optional[SimConfig] = None,
                   protocol: Optional[ProtocolConfig] = None, progress: bool = False,
-                  scenes: int = 1, on_scene: Optional[Any] = None) -> List[LevelResult]:
+                  scenes: int = 1, on_scene: Optional[Any] = None,
+                  planner_overrides: Optional[Dict[str, Any]] = None) -> List[LevelResult]:
     """Run ``scenes`` scenes of every clutter level in one simulation.
 
     Args:
@@ -158,6 +160,8 @@ def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
         scenes: Scenes per level (>= 1).
         on_scene: Called with every finished :class:`LevelResult` (e.g. to save partial
             results).
+        planner_overrides: :class:`PlannerConfig` fields that replace the simulation's
+            planner settings (:func:`sim_planner_config`).
 
     Returns:
         list: one :class:`LevelResult` per scene, levels in order.
@@ -173,7 +177,8 @@ def run_benchmark(source: Any, levels: Dict[str, int], *, seed: int = 0,
         bar = tqdm(total=int(scenes) * len(levels), desc='scenes', unit='scene',
                    file=sys.stderr, dynamic_ncols=True)
     with PyBulletPickPlaceSim(sim_config) as sim:
-        planner = GraspPlanner(sim_planner_config(sim_config), sim.gripper,
+        planner = GraspPlanner(sim_planner_config(sim_config, **(planner_overrides or {})),
+                               sim.gripper,
                                T_ee_cam=sim.T_tcp_cam)
         for name, n in levels.items():
             for j in range(int(scenes)):
@@ -276,6 +281,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--timing', action='store_true',
                    help='print the time per attempt split into its stages')
     p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--planner', nargs='+', default=[], metavar='NAME=VALUE',
+                   help='planner settings (robot_integration.planner.PlannerConfig '
+                   'fields), e.g. max_approach_angle_deg=30 verticality_weight=0.5; the '
+                   'same for every source of the run')
     args = p.parse_args(argv)
     for name in args.levels:
         if name not in CLUTTER_LEVELS and args.objects_per_level is None:
@@ -287,7 +296,44 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                 'embeds its config)')
     if args.failure_pictures and not args.out:
         p.error('--failure-pictures needs --out')
+    try:
+        args.planner = parse_planner_overrides(args.planner)
+    except ValueError as exc:
+        p.error(str(exc))
     return args
+
+
+def parse_planner_overrides(items: Sequence[str]) -> Dict[str, Any]:
+    """``['max_approach_angle_deg=30', ...]`` -> ``{name: value}`` of :class:`PlannerConfig`
+    fields, each value converted to the field's type (numbers and booleans; the
+    workspace corners are set by the simulation)."""
+    fields = {f.name: f for f in dataclasses.fields(PlannerConfig)}
+    out: Dict[str, Any] = {}
+    for item in items or ():
+        name, sep, text = item.partition('=')
+        if not sep or name not in fields:
+            raise ValueError(f'--planner {item!r}: expected NAME=VALUE with NAME one of '
+                             f'{sorted(n for n, f in fields.items() if f.type in _SCALARS)}')
+        kind = _SCALARS.get(fields[name].type)
+        if kind is None:
+            raise ValueError(f'--planner {name} cannot be set from the command line')
+        try:
+            if kind is bool:
+                if text.lower() not in ('true', 'false', '1', '0'):
+                    raise ValueError(text)
+                value = text.lower() in ('true', '1')
+            else:
+                value = kind(text)
+        except ValueError:
+            raise ValueError(f'--planner {name}={text!r}: not a {kind.__name__}') from None
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f'--planner {name}={text!r}: not a finite number')
+        out[name] = value
+    return out
+
+
+#: PlannerConfig field annotation (a type, or its name under postponed annotations)
+_SCALARS = {float: float, int: int, bool: bool, 'float': float, 'int': int, 'bool': bool}
 
 
 def _depth_noise(choice: str, source: str) -> Optional[str]:
@@ -355,7 +401,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
 
         res_n = run_benchmark(src, levels, seed=args.seed, sim_config=cfg_n,
                               protocol=protocol, progress=not args.no_progress,
-                              scenes=args.scenes, on_scene=on_scene)
+                              scenes=args.scenes, on_scene=on_scene,
+                              planner_overrides=args.planner)
         seconds = time.perf_counter() - t0
         stats = level_statistics(res_n)
         report[name] = dict(depth_noise=noise, partial=False, seconds=round(seconds, 1),

@@ -397,7 +397,22 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
     assert summary['sources']['oracle']['partial'] is False
     recs = [json.loads(line) for line in (out / 'records.jsonl').read_text().splitlines()]
     assert recs and all(r['source'] == 'oracle' for r in recs)
-    for bad in (['--scenes', '0'], ['--levels', 'huge'], ['--failure-pictures']):
+    # planner settings reach the planner: no approach is within -1 deg of straight down
+    no_grasp = tmp_path / 'no_grasp'
+    pick_and_place.main(['--source', 'oracle', '--levels', 'tiny', '--objects-per-level',
+                         '1', '--object-ids', str(CUBE), '--shapes', 'hull', '--scenes',
+                         '1', '--image-scale', '0.25', '--no-progress', '--no-ceiling',
+                         '--planner', 'max_approach_angle_deg=-1', '--out', str(no_grasp)])
+    capsys.readouterr()
+    lvl = json.loads((no_grasp / 'summary.json').read_text())['levels'][0]
+    assert lvl['attempts'] == 0 and lvl['success_rate'] is None
+    assert pick_and_place.parse_planner_overrides(
+        ['verticality_weight=0.5', 'collision_max_points=4', 'check_collision=false']) == \
+        dict(verticality_weight=0.5, collision_max_points=4, check_collision=False)
+    for bad in (['--scenes', '0'], ['--levels', 'huge'], ['--failure-pictures'],
+                ['--planner', 'max_approach_angel_deg=30'],
+                ['--planner', 'max_approach_angle_deg=steep'],
+                ['--planner', 'workspace_min=0'], ['--planner', 'width_margin=inf']):
         with pytest.raises(SystemExit) as stop:
             pick_and_place.parse_args(bad)
         assert stop.value.code == 2
