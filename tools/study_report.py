@@ -87,57 +87,76 @@ def budget_lines(agg, fractions, settings, longer=None):
               'fewer passes over each), the width of the `cpu2` model the next.', '']
     measured = []
     for arm, rows in sorted((longer or {}).items()):
-        step, m = rows[-1]
-        if 'graspnet/seen/AP' in m:
-            measured.append(f'{ARM_NAMES.get(arm, arm)} {m["graspnet/seen/AP"]:.2f}')
+        step, per_seed = rows[-1]
+        values = [m['graspnet/seen/AP'] for m in per_seed if 'graspnet/seen/AP' in m]
+        if values:
+            measured.append(f'{ARM_NAMES.get(arm, arm)} {_fmt(_stat(values))} '
+                            f'({len(values)} seed{"s" if len(values) > 1 else ""})')
             last_step = step
     if measured:
-        lines += [f'Measured on one seed ("Longer schedule" below): at {last_step} steps the '
-                  f'full-label seen AP is {", ".join(measured)} (target '
+        lines += [f'Measured ("Longer schedule" below): at {last_step} steps the full-label '
+                  f'seen AP is {", ".join(measured)} (target '
                   f'{FULL_LABEL_SEEN_TARGET:.0f}).', '']
     return lines
 
 
 def load_longer_schedule(longer_dir):
-    """``{arm: [(step, metrics), ...]}`` of tools/study_longer_schedule.sh's results."""
+    """``{arm: [(step, [metrics of each seed]), ...]}`` of tools/study_longer_schedule.sh's
+    results, steps ascending, seeds ascending."""
     out = {}
     if not longer_dir or not osp.isdir(longer_dir):
         return out
     for path in sorted(glob.glob(osp.join(longer_dir, '*_iter_*.json'))):
         with open(path) as f:
             rec = json.load(f)
-        out.setdefault(rec['arm'], []).append((int(rec['iter']), rec['metrics']))
-    return {arm: sorted(rows, key=lambda r: r[0]) for arm, rows in out.items()}
+        out.setdefault(rec['arm'], {}).setdefault(int(rec['iter']), []).append(
+            (int(rec.get('seed', 0)), rec['metrics']))
+    return {arm: [(step, [m for _, m in sorted(seeds, key=lambda x: x[0])])
+                  for step, seeds in sorted(steps.items())]
+            for arm, steps in out.items()}
+
+
+def _longer_mean(per_seed, key):
+    values = [m[key] for m in per_seed if key in m]
+    return float(np.mean(values)) if values else None
 
 
 def longer_schedule_lines(longer, study_iters=None):
-    """AP against optimiser steps for the full-label cell trained longer than the study."""
+    """AP against optimiser steps for the full-label cell trained longer than the study
+    (mean ± standard deviation over the seeds run)."""
     if not longer:
         return []
+    seeds = sorted({len(per_seed) for rows in longer.values() for _, per_seed in rows})
     lines = ['## Longer schedule (full labels)', '',
-             'The 64/64 cell, seed 0, fine-tuned for a multiple of the study\'s steps with '
-             'the same recipe (the per-step lr decay continues), and the checkpoint at every '
-             'multiple evaluated as in the study: `bash tools/study_longer_schedule.sh`.', '',
-             '| arm | steps | AP | seen AP | similar AP | novel AP |',
-             '| --- | --- | --- | --- | --- | --- |']
+             'The 64/64 cell fine-tuned for a multiple of the study\'s steps with the same '
+             'recipe (the per-step lr decay continues), the checkpoint at every multiple '
+             'evaluated as in the study: `bash tools/study_longer_schedule.sh` (one seed '
+             'per call). Mean ± standard deviation over seeds; n = seeds.', '',
+             '| arm | steps | n | AP | seen AP | similar AP | novel AP |',
+             '| --- | --- | --- | --- | --- | --- | --- |']
     for arm, rows in sorted(longer.items()):
-        for step, m in rows:
-            cells = [m.get(k) for k in ('graspnet/AP', 'graspnet/seen/AP',
-                                        'graspnet/similar/AP', 'graspnet/novel/AP')]
-            lines.append(f'| {ARM_NAMES.get(arm, arm)} | {step} | ' + ' | '.join(
-                '-' if v is None else f'{v:.2f}' for v in cells) + ' |')
+        for step, per_seed in rows:
+            cells = []
+            for k in ('graspnet/AP', 'graspnet/seen/AP', 'graspnet/similar/AP',
+                      'graspnet/novel/AP'):
+                values = [m[k] for m in per_seed if k in m]
+                cells.append(_fmt(_stat(values)) if values else '-')
+            lines.append(f'| {ARM_NAMES.get(arm, arm)} | {step} | {len(per_seed)} | '
+                         + ' | '.join(cells) + ' |')
     lines.append('')
     for arm, rows in sorted(longer.items()):
         if len(rows) < 2:
             continue
         (s0, m0), (s1, m1) = rows[0], rows[-1]
-        best_step, best = max(((s, m['graspnet/AP']) for s, m in rows), key=lambda r: r[1])
-        lines.append(f'- {ARM_NAMES.get(arm, arm)}: AP {m0["graspnet/AP"]:.2f} at {s0} '
-                     f'steps, {m1["graspnet/AP"]:.2f} at {s1} '
-                     f'({m1["graspnet/AP"] - m0["graspnet/AP"]:+.2f}); best {best:.2f} at '
-                     f'{best_step}.')
+        a0, a1 = _longer_mean(m0, 'graspnet/AP'), _longer_mean(m1, 'graspnet/AP')
+        best_step, best = max(((s, _longer_mean(m, 'graspnet/AP')) for s, m in rows),
+                              key=lambda r: r[1])
+        lines.append(f'- {ARM_NAMES.get(arm, arm)}: mean AP {a0:.2f} at {s0} steps, '
+                     f'{a1:.2f} at {s1} ({a1 - a0:+.2f}); best {best:.2f} at {best_step}.')
     if study_iters:
         lines.append(f'- The study itself trains {study_iters} steps per run.')
+    if seeds and max(seeds) < 2:
+        lines.append('- One seed: no spread yet.')
     return lines + ['']
 
 

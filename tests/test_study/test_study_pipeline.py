@@ -166,13 +166,17 @@ def test_report_from_json_alone(tmp_path):
                                     kept=34, on_object_share=0.5, picture='a.png')})})))
     longer = tmp_path / 'study_longer'  # beside the results: found without an option
     longer.mkdir()
-    for step, ap in ((400, 5.0), (800, 7.5), (1200, 7.0)):
-        (longer / f'fne_iter_{step}.json').write_text(json.dumps(dict(
-            arm='fne', iter=step, metrics={'graspnet/AP': ap, 'graspnet/seen/AP': ap + 1})))
+    for seed, shift in ((0, 0.0), (1, 2.0)):
+        for step, ap in ((400, 5.0), (800, 7.5), (1200, 7.0)):
+            (longer / f'fne_seed{seed}_iter_{step}.json').write_text(json.dumps(dict(
+                arm='fne', seed=seed, iter=step,
+                metrics={'graspnet/AP': ap + shift, 'graspnet/seen/AP': ap + 1 + shift})))
     out, png = study_report.write_report(str(res), str(tmp_path / 'study.md'))
     text = open(out).read()
-    assert '| FNE pre-training | 800 | 7.50 | 8.50 | - | - |' in text
-    assert 'AP 5.00 at 400 steps, 7.00 at 1200 (+2.00); best 7.50 at 800.' in text
+    # seeds 0 and 1 differ by 2: mean + 1, std sqrt(2)
+    assert '| FNE pre-training | 800 | 2 | 8.50 ± 1.41 | 9.50 ± 1.41 | - | - |' in text
+    assert 'mean AP 6.00 at 400 steps, 8.00 at 1200 (+2.00); best 8.50 at 800.' in text
+    assert 'seen AP is FNE pre-training 9.00 ± 1.41 (2 seeds)' in text
     assert '| fne_64of64_seed0 | M2T2 robot view | 70 | 36 | 0 | 34 | 50 % |' in text
     assert '(study_real/a.png)' in text
     assert 'Partial study: 4 of the 6 fine-tuning runs' in text
