@@ -56,7 +56,7 @@ while kill -0 $PID_FNE 2>/dev/null || kill -0 $PID_SCRATCH 2>/dev/null; do
   for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
     LAST="$(grep -oE "Iter\(train\) \[ *[0-9]+/[0-9]+\].*eta: [0-9:]+" "$WORK_DIR/$RUN/train.log" | tail -n 1 \
             | sed -E 's/ +lr: [^ ]+//' || true)"
-    [ -n "$LAST" ] && echo "[$RUN] $LAST"
+    if [ -n "$LAST" ]; then echo "[$RUN] $LAST"; fi
   done
 done
 FAILED=0
