@@ -329,6 +329,8 @@ def parse_planner_overrides(items: Sequence[str]) -> Dict[str, Any]:
         if kind is float and not math.isfinite(value):
             raise ValueError(f'--planner {name}={text!r}: not a finite number')
         out[name] = value
+    if out:
+        PlannerConfig(**out)  # the config's own range checks, one message for all
     return out
 
 

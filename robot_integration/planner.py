@@ -188,6 +188,36 @@ class PlannerConfig:
     verticality_weight: float = 0.0
     height_weight: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Reject settings that would make every plan fail, or pass, for the wrong reason."""
+        problems = []
+        for name in ('table_height', 'score_weight', 'verticality_weight', 'height_weight'):
+            if not np.isfinite(getattr(self, name)):
+                problems.append(f'{name} must be finite')
+        for name in ('table_clearance', 'width_margin', 'pre_grasp_distance',
+                     'cloud_voxel_size', 'min_camera_height'):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0):
+                problems.append(f'{name} must be a finite number >= 0 (metres)')
+        if not (np.isfinite(self.lift_height) and self.lift_height > 0):
+            problems.append('lift_height must be > 0 (metres)')
+        for name in ('max_approach_angle_deg', 'max_camera_tilt_deg'):
+            if not 0 <= getattr(self, name) <= 180:
+                problems.append(f'{name} must be in [0, 180] degrees')
+        for name in ('collision_max_points', 'min_points_between_fingers'):
+            if getattr(self, name) < 0:
+                problems.append(f'{name} must be >= 0')
+        if self.max_collision_checks < 1:
+            problems.append('max_collision_checks must be >= 1')
+        lo = np.asarray(self.workspace_min, dtype=float)
+        hi = np.asarray(self.workspace_max, dtype=float)
+        if lo.shape != (3, ) or hi.shape != (3, ) or not np.all(np.isfinite(lo)) or \
+                not np.all(np.isfinite(hi)) or not np.all(lo < hi):
+            problems.append('workspace_min / workspace_max must be finite 3-vectors with '
+                            'min < max on every axis')
+        if problems:
+            raise ValueError('PlannerConfig: ' + '; '.join(problems))
+
 
 @dataclasses.dataclass
 class PlannedGrasp:

@@ -397,12 +397,13 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
     assert summary['sources']['oracle']['partial'] is False
     recs = [json.loads(line) for line in (out / 'records.jsonl').read_text().splitlines()]
     assert recs and all(r['source'] == 'oracle' for r in recs)
-    # planner settings reach the planner: no approach is within -1 deg of straight down
+    # planner settings reach the planner: no grasp has a million points between its jaws
     no_grasp = tmp_path / 'no_grasp'
     pick_and_place.main(['--source', 'oracle', '--levels', 'tiny', '--objects-per-level',
                          '1', '--object-ids', str(CUBE), '--shapes', 'hull', '--scenes',
                          '1', '--image-scale', '0.25', '--no-progress', '--no-ceiling',
-                         '--planner', 'max_approach_angle_deg=-1', '--out', str(no_grasp)])
+                         '--planner', 'min_points_between_fingers=1000000', '--out',
+                         str(no_grasp)])
     capsys.readouterr()
     lvl = json.loads((no_grasp / 'summary.json').read_text())['levels'][0]
     assert lvl['attempts'] == 0 and lvl['success_rate'] is None
@@ -412,7 +413,8 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
     for bad in (['--scenes', '0'], ['--levels', 'huge'], ['--failure-pictures'],
                 ['--planner', 'max_approach_angel_deg=30'],
                 ['--planner', 'max_approach_angle_deg=steep'],
-                ['--planner', 'workspace_min=0'], ['--planner', 'width_margin=inf']):
+                ['--planner', 'workspace_min=0'], ['--planner', 'width_margin=inf'],
+                ['--planner', 'lift_height=-0.2'], ['--planner', 'max_collision_checks=0']):
         with pytest.raises(SystemExit) as stop:
             pick_and_place.parse_args(bad)
         assert stop.value.code == 2

@@ -247,3 +247,14 @@ def test_lowest_box_z_matches_corners():
     ref = [(gripper.corners(opening[i]) @ T[i, :3, :3].T + T[i, :3, 3])[:, 2].min()
            for i in range(n)]
     np.testing.assert_allclose(_lowest_box_z(gripper, T, opening), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize('bad', [
+    dict(lift_height=0.0), dict(width_margin=-0.01), dict(pre_grasp_distance=float('nan')),
+    dict(max_approach_angle_deg=-1.0), dict(max_camera_tilt_deg=200.0),
+    dict(collision_max_points=-1), dict(max_collision_checks=0),
+    dict(score_weight=float('inf')), dict(workspace_min=(0.9, -0.4, -0.05)),
+    dict(workspace_max=(0.9, 0.4))])
+def test_planner_config_rejects_meaningless_settings(bad):
+    with pytest.raises(ValueError, match='PlannerConfig: ' + next(iter(bad)).split('_')[0]):
+        PlannerConfig(**{**CFG, **bad})
