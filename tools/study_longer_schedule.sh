@@ -51,16 +51,17 @@ run_arm() {
     OMP_NUM_THREADS=$THREADS "$PY" tools/test.py "$config" "$work/iter_$n.pth" \
       --work-dir "$work/test_iter_$n" --cfg-options $DATA_OPTS "${extra[@]}" \
       > "$work.test_$n.log" 2>&1
+    # the study's own parser and atomic writer (tools/run_study.py)
     "$PY" - "$work.test_$n.log" "$out" "$arm" "$n" "$SEED" <<'EOF'
-import json, os, re, sys
+import sys
+sys.path.insert(0, 'tools')
+from run_study import _write_json, parse_metrics
 log, out, arm, n, seed = sys.argv[1:]
-metrics = {m.group(1): float(m.group(2)) for m in
-           re.finditer(r'(graspnet/[\w./]+): ([-\d.eE+]+)', open(log).read())}
+with open(log) as f:
+    metrics = parse_metrics(f.read())
 if 'graspnet/AP' not in metrics:
     sys.exit(f'no graspnet/AP in {log}')
-with open(out + '.tmp', 'w') as f:
-    json.dump(dict(arm=arm, seed=int(seed), iter=int(n), metrics=metrics), f, indent=1)
-os.replace(out + '.tmp', out)
+_write_json(out, dict(arm=arm, seed=int(seed), iter=int(n), metrics=metrics))
 print(f'[{arm} seed {seed}] iter {n}: AP {metrics["graspnet/AP"]:.2f}')
 EOF
   done
