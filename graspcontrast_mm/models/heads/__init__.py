@@ -17,6 +17,7 @@ __all__ = [
     'approach_to_rotation', 'label_angles', 'label_depths', 'decode_grasps',
     'postprocess_grasps', 'empty_grasps', 'GRASP_LABEL_KEYS', 'SeedGraspLabels',
     'grasp_labels_to_targets', 'pack_grasp_labels', 'check_grasp_labels',
-    'process_grasp_labels', 'process_view_labels', 'SeedViewLabels', 'select_view_labels', 'friction_to_score_target',
+    'process_grasp_labels', 'process_view_labels', 'SeedViewLabels', 'select_view_labels',
+    'friction_to_score_target',
     'view_reindex', 'inplane_offset', 'labels_to_template_frame'
 ]

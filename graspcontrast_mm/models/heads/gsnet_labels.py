@@ -111,8 +111,8 @@ class SeedViewLabels(NamedTuple):
 class _SeedMatch(NamedTuple):
     """Nearest labelled grasp point of every seed (shared by both label functions)."""
     objs: list  # indices of the objects with grasp points
-    points: Tensor  # (M, 3) matched grasp points, camera frame
-    distances: Tensor  # (M,)
+    points: Tensor  # (M, 3) matched grasp points, camera frame, metres
+    distances: Tensor  # (M,) seed to matched grasp point, metres
     object_index: Tensor  # (M,) matched object
     inv: Tensor  # (M,) seed -> distinct matched grasp point u
     uniq_obj: Tensor  # (U,) object of u
