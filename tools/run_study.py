@@ -14,12 +14,19 @@ when that file exists, so an interrupted study continues where it stopped):
    ``../shared/realdata`` (``tools/real_frames_report.py``; pictures next to the report,
    in ``study_real/``), and the pre-trained backbones' label-free feature matching on the
    real multi-view depth sequence there (``tools/real_feature_match.py``);
-6. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
+6. with ``--longer MULT``: the full-label scratch and FNE cells fine-tuned for MULT times
+   the study's steps (the per-step lr decay continues), a checkpoint kept at every
+   multiple of the study's steps and each evaluated as in stage 3; one JSON per
+   checkpoint in ``WORK_DIR/study_longer/<arm>_seed<S>_iter_<N>.json``, where the report
+   finds them (``--longer-only`` runs this stage alone, for ``--seeds``);
+7. the report (``tools/study_report.py``: docs/study.md and the plot) from the JSON files.
 
 Usage::
 
     python tools/run_study.py --work-dir work_dirs/study            # the default study
     python tools/run_study.py --preset study_micro --work-dir /tmp/s --report /tmp/s/study.md
+    # the full-label cell trained 4x longer, seed 1 (after the study; ~25 min per seed)
+    python tools/run_study.py --work-dir work_dirs/study --longer 4 --longer-only --seeds 1
 
 ``--preset study_micro`` runs the same pipeline on the micro preset (one scene per role,
 a few iterations) in about a minute of compute: it checks the machinery, not the numbers.
@@ -281,6 +288,53 @@ class Study:
         _write_json(path, record)
         return record
 
+    def longer_schedule(self, arm: str, seed: int, fraction: str, mult: int) -> List[dict]:
+        """The ``fraction`` cell of ``arm`` fine-tuned for ``mult`` times the study's steps,
+        every multiple of the study's steps evaluated as in :meth:`finetune`."""
+        config_name, pre_arm = FINETUNE_ARMS[arm]
+        config = osp.join(STUDY_CFG, config_name)
+        opts = self._data_opts_gsnet() + [
+            f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
+        if self.micro:
+            opts += MICRO_FINETUNE
+        steps = study_steps(config, opts)
+        total = steps * mult
+        # later cfg-options win: the schedule is the study's, continued to `total` steps
+        opts += [f'train_cfg.max_iters={total}', f'train_cfg.val_interval={total}',
+                 f'param_scheduler.0.end={total}',
+                 f'default_hooks.checkpoint.interval={steps}',
+                 f'default_hooks.checkpoint.max_keep_ckpts={mult}']
+        if pre_arm is not None:
+            opts.append('model.backbone.init_cfg.checkpoint='
+                        + self.pretrain(pre_arm)['checkpoint'])
+        out_dir = osp.join(self.work_dir, 'study_longer')
+        os.makedirs(out_dir, exist_ok=True)
+        name = f'longer_{arm}_seed{seed}'
+        work = osp.join(self.work_dir, name)
+        paths = [osp.join(out_dir, f'{arm}_seed{seed}_iter_{n}.json')
+                 for n in range(steps, total + 1, steps)]
+        if all(osp.exists(p) for p in paths):
+            return [json.load(open(p)) for p in paths]
+        if not osp.exists(osp.join(work, 'train_done')):
+            cmd = [self.py, 'tools/train.py', config, '--work-dir', work]
+            if osp.exists(osp.join(work, 'last_checkpoint')):
+                cmd.append('--resume')
+            _run(cmd + ['--cfg-options'] + opts, osp.join(self.logs, f'{name}.log'))
+            open(osp.join(work, 'train_done'), 'w').close()
+        records = []
+        for n, path in zip(range(steps, total + 1, steps), paths):
+            if not osp.exists(path):
+                ckpt = osp.join(work, f'iter_{n}.pth')
+                metrics = self.test(config, ckpt, opts,
+                                    osp.join(self.logs, f'{name}_test_{n}.log'))
+                _write_json(path, dict(arm=arm, seed=seed, iter=n, fraction=fraction,
+                                       metrics=metrics, commit=self.commit,
+                                       preset=self.preset))
+                print(f'[study] longer schedule {arm} seed {seed} iter {n}: '
+                      f'AP {metrics["graspnet/AP"]:.2f}', flush=True)
+            records.append(json.load(open(path)))
+        return records
+
     def real_frames(self, fraction: str, seed: int) -> Optional[dict]:
         """The full-label FNE and scratch checkpoints on the real frames of
         ``../shared/realdata`` (tools/real_frames_report.py): counts and pictures."""
@@ -387,6 +441,12 @@ class Study:
         if not self.args.skip_data:
             self.data()
         fractions = self.args.fractions or FRACTIONS[self.preset]
+        longer = [(arm, seed, fractions[-1], self.args.longer)
+                  for seed in self.args.seeds for arm in ('scratch', 'fne')
+                  if arm in self.args.arms] if self.args.longer else []
+        if self.args.longer_only:
+            self._in_parallel(self.longer_schedule, longer)
+            return
         self._in_parallel(self.pretrain, [(arm,) for arm in self.args.pretrain_arms])
         units = study_units(self.args.arms, fractions, self.args.seeds, self.args.grid)
         _write_json(osp.join(self.results, 'plan.json'),
@@ -404,10 +464,22 @@ class Study:
         if not self.args.skip_real_frames:
             self.real_frames(fractions[-1], self.args.seeds[0])
             self.real_feature_match()
+        self._in_parallel(self.longer_schedule, longer)
         if self.args.report:
             cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
             _run(cmd, osp.join(self.logs, 'report.log'))
             print(f'[study] report: {self.args.report}')
+
+
+def study_steps(config: str, opts: Sequence[str]) -> int:
+    """Optimiser steps of a fine-tuning run: ``train_cfg.max_iters`` of the config, or
+    the last ``train_cfg.max_iters=N`` of the cfg-options."""
+    from mmengine import Config
+    steps = Config.fromfile(config).train_cfg.max_iters
+    for opt in opts:
+        if opt.startswith('train_cfg.max_iters='):
+            steps = int(opt.split('=', 1)[1])
+    return steps
 
 
 def study_units(arms: List[str], fractions: List[str], seeds: List[int],
@@ -468,9 +540,20 @@ def parse_args(argv=None):
                    'exported OMP_NUM_THREADS wins). Two one-thread runs side by side '
                    'train about 1.8x faster than one two-thread run on 2 cores '
                    '(docs/study_design.md, "Budget")')
+    p.add_argument('--longer', type=int, default=0, metavar='MULT',
+                   help='also fine-tune the full-label scratch and FNE cells of every seed '
+                   'for MULT times the study\'s steps, evaluating every multiple '
+                   '(results in WORK_DIR/study_longer; 0 = off)')
+    p.add_argument('--longer-only', action='store_true',
+                   help='run only the --longer stage (the pre-training it needs is reused '
+                   'or run)')
     args = p.parse_args(argv)
     if args.jobs < 1:
         p.error(f'--jobs must be >= 1, got {args.jobs}')
+    if args.longer < 0 or args.longer == 1:
+        p.error(f'--longer must be 0 (off) or >= 2, got {args.longer}')
+    if args.longer_only and not args.longer:
+        p.error('--longer-only needs --longer MULT')
     if args.pretrain_arms is None:
         args.pretrain_arms = sorted({FINETUNE_ARMS[a][1] for a in args.arms} - {None})
     args.spread_arms = [a for a in args.spread_arms if a in args.arms]

@@ -101,7 +101,7 @@ def budget_lines(agg, fractions, settings, longer=None):
 
 
 def load_longer_schedule(longer_dir):
-    """``{arm: [(step, [metrics of each seed]), ...]}`` of tools/study_longer_schedule.sh's
+    """``{arm: [(step, [metrics of each seed]), ...]}`` of the study's ``--longer`` stage's
     results, steps ascending, seeds ascending."""
     out = {}
     if not longer_dir or not osp.isdir(longer_dir):
@@ -128,10 +128,10 @@ def longer_schedule_lines(longer, study_iters=None):
         return []
     seeds = sorted({len(per_seed) for rows in longer.values() for _, per_seed in rows})
     lines = ['## Longer schedule (full labels)', '',
-             'The 64/64 cell fine-tuned for a multiple of the study\'s steps with the same '
+             'The full-label cell fine-tuned for a multiple of the study\'s steps with the same '
              'recipe (the per-step lr decay continues), the checkpoint at every multiple '
-             'evaluated as in the study: `bash tools/study_longer_schedule.sh` (one seed '
-             'per call). Mean ± standard deviation over seeds; n = seeds.', '',
+             'evaluated as in the study: `python tools/run_study.py --longer 4 --longer-only '
+             '--seeds S`. Mean ± standard deviation over seeds; n = seeds.', '',
              '| arm | steps | n | AP | seen AP | similar AP | novel AP |',
              '| --- | --- | --- | --- | --- | --- | --- |']
     for arm, rows in sorted(longer.items()):
@@ -506,7 +506,7 @@ def provenance_lines(commits, repo=REPO):
 
 def write_report(results_dir, out, plot_path=None, longer_dir=None):
     """Write the report; ``longer_dir`` (default: ``study_longer`` beside
-    ``results_dir``) holds tools/study_longer_schedule.sh's results, if any."""
+    ``results_dir``) holds the ``--longer`` stage's results, if any."""
     runs, pretrain, sampling, data = load_results(results_dir)
     if longer_dir is None:
         longer_dir = osp.join(osp.dirname(osp.abspath(results_dir)), 'study_longer')
@@ -555,10 +555,10 @@ def write_report(results_dir, out, plot_path=None, longer_dir=None):
                   'FeatureMatchMetric on the held-out unlabelled scene (iteration 0 = before '
                   'training).', ''] + pretrain_lines(pretrain)
         lines += real_feature_match_lines(results_dir)
+    settings = study_settings() if 'study' in presets else None
     if 'study' in presets:
-        settings = study_settings()
         lines += budget_lines(agg, fractions, settings, longer)
-        lines += longer_schedule_lines(longer, settings and settings['iters'])
+    lines += longer_schedule_lines(longer, settings and settings['iters'])
     lines += ['## Learning curves of fine-tuning', ''] + learning_lines(runs) + ['']
     lines += real_frame_lines(results_dir, out)
     if sampling:
@@ -588,7 +588,7 @@ def main(argv=None):
     p.add_argument('--out', default='docs/study.md')
     p.add_argument('--plot', default=None)
     p.add_argument('--longer', default=None,
-                   help='results of tools/study_longer_schedule.sh (default: study_longer '
+                   help='results of run_study.py --longer (default: study_longer '
                         'beside RESULTS_DIR)')
     args = p.parse_args(argv)
     out, png = write_report(args.results_dir, args.out, args.plot, args.longer)

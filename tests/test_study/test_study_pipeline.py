@@ -197,7 +197,8 @@ def test_study_end_to_end_micro(tmp_path):
     cmd = ['bash', osp.join(ROOT, 'tools', 'run_study.sh'), str(work), '--preset',
            'study_micro', '--data-root', str(tmp_path / 'data'), '--arms', 'scratch', 'fne',
            '--seeds', '0', '--fractions', '1/4', '--sampling-seeds', '0', '1',
-           '--spread-arms', 'scratch', '--report', str(tmp_path / 'study.md')]
+           '--spread-arms', 'scratch', '--report', str(tmp_path / 'study.md'),
+           '--longer', '2']
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = work / 'results'
@@ -216,8 +217,21 @@ def test_study_end_to_end_micro(tmp_path):
     spread = json.loads((res / 'sampling_scratch_1of4_seed0.json').read_text())
     # sampling seed 0 is the study's own seed: a second evaluation, same numbers
     assert spread['sampling']['0'] == run['metrics']
+    # the longer schedule: the largest fraction run (1/4 here) trained 2 x 4 steps, both
+    # checkpoints evaluated; the first is the study's own 4-step run, whose schedule it
+    # continues (same seed, data order and per-step lr), so it scores the same AP
+    longer = sorted(os.listdir(work / 'study_longer'))
+    assert longer == [f'{arm}_seed0_iter_{n}.json' for arm in ('fne', 'scratch')
+                      for n in (4, 8)]
+    for arm in ('fne', 'scratch'):
+        first = json.loads((work / 'study_longer' / f'{arm}_seed0_iter_4.json').read_text())
+        assert first['iter'] == 4 and first['fraction'] == '1/4'
+        study_run = json.loads((res / f'finetune_{arm}_1of4_seed0.json').read_text())
+        assert first['metrics'] == study_run['metrics']
     report = (tmp_path / 'study.md').read_text()
     assert 'micro preset' in report and '| FNE pre-training | 1/4 |' in report
+    assert '## Longer schedule (full labels)' in report
+    assert '| FNE pre-training | 8 | 1 |' in report
     assert (tmp_path / 'study_ap_vs_fraction.png').stat().st_size > 1000
     if real:  # both full-label detectors on the three real frames, pictures beside
         frames = json.loads((res / 'real_frames.json').read_text())['models']
