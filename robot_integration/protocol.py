@@ -113,6 +113,9 @@ class AttemptRecord:
         timings: Seconds: ``observe``, ``perception``, ``planning``, ``execution``.
         steps: Physics steps of the execution.
         picture: Path of the failure picture, or None.
+        tcp_offset_from_com: Planned TCP (the point between the finger tips) minus the
+            target's centre of mass at the capture, base frame (z up), metres; None
+            without a target. A diagnostic of where on the object a source grasps.
     """
     level: str
     index: int
@@ -136,6 +139,7 @@ class AttemptRecord:
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)
     steps: int = 0
     picture: Optional[str] = None
+    tcp_offset_from_com: Optional[List[float]] = None
 
     def to_dict(self, with_timings: bool = True) -> dict:
         """JSON-friendly dict (timings are wall-clock and therefore not reproducible)."""
@@ -384,6 +388,8 @@ def run_level(sim, source: Any, planner: GraspPlanner, *, level: str, num_object
         empty_captures = 0
         plan = pick.result
         target = sim.nearest_object(plan.grasp_row_base[13:16])
+        offset = None if target is None else np.round(
+            plan.grasp[:3, 3] - sim.object_position(target), 5).tolist()
         t1 = time.perf_counter()
         out = sim.execute_pick(plan, target=target)
         timings['execution'] = time.perf_counter() - t1
@@ -425,7 +431,7 @@ def run_level(sim, source: Any, planner: GraspPlanner, *, level: str, num_object
             num_grasps=pick.num_grasps, funnel=funnel, settle=settle,
             events=events + list(out.get('left_workspace', [])) + rule_events,
             remaining=len(sim.remaining()), timings=timings, steps=int(out['steps']),
-            picture=picture)
+            picture=picture, tcp_offset_from_com=offset)
         result.records.append(rec)
         if on_record:
             on_record(rec)

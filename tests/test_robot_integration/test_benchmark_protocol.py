@@ -291,6 +291,9 @@ def test_object_stopping_rules(consecutive, per_object, expected, tmp_path):
         res = run_level(sim, src, planner, level='t', num_objects=1, seed=0, config=cfg)
     assert res.attempts == expected and res.successes == 0 and res.cleared == 0
     assert all(r.failure_reason == 'empty_close' for r in res.records)
+    # the first grasp's TCP was placed 6 cm beside the cube's centre along base x
+    dx, dy, _ = res.records[0].tcp_offset_from_com
+    assert dx == pytest.approx(0.06, abs=2e-3) and dy == pytest.approx(0.0, abs=2e-3)
     assert res.stop_reason == 'table_empty'
     assert [e['event'] for e in res.records[-1].events] == ['abandoned']
     assert res.success_rate == 0.0 and res.completion_rate == 0.0
