@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from graspcontrast_mm.structures.frames import check_intrinsics, depth_to_points
+from graspcontrast_mm.structures.plane_fit import ransac_plane
 from graspcontrast_mm.structures.grasp import (GRASP_ARRAY_LEN, GRASP_MAX_WIDTH,
                                                make_grasp_array)
 
@@ -410,8 +411,9 @@ def _is_mmengine_inferencer(obj: Any) -> bool:
 
 def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: float = 0.004,
                     max_samples: int = 5000, seed: int = 0) -> Tuple[np.ndarray, float]:
-    """Dominant plane of a camera-frame cloud: Open3D's RANSAC ``segment_plane`` (seeded)
-    and a least-squares refit on its inliers.
+    """Dominant plane of a camera-frame cloud: seeded RANSAC and a least-squares refit on
+    its inliers (``graspcontrast_mm.structures.ransac_plane``, reproducible, unlike Open3D's
+    ``segment_plane``).
 
     Args:
         points: (N, 3) camera-frame points, metres, at least 3 finite (non-finite rows
@@ -435,20 +437,13 @@ def fit_table_plane(points: np.ndarray, *, iterations: int = 200, threshold: flo
     rng = np.random.default_rng(seed)
     sub = points if len(points) <= max_samples else points[rng.choice(
         len(points), max_samples, replace=False)]
-    import open3d as o3d
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(sub)))
-    o3d.utility.random.seed(int(seed))
     try:
-        _, index = cloud.segment_plane(float(threshold), 3, int(iterations))
-    except RuntimeError as err:
+        plane, index = ransac_plane(sub, float(threshold), int(iterations), seed=int(seed))
+    except ValueError as err:
         raise InvalidObservationError(f'no table plane found ({err})') from err
-    inl = sub[np.asarray(index, dtype=np.int64)]
-    if len(inl) < 3:
+    if len(index) < 3:
         raise InvalidObservationError('no table plane found (degenerate cloud)')
-    centre = inl.mean(0)
-    _, _, vt = np.linalg.svd(inl - centre, full_matrices=False)
-    n = vt[2]
-    d = -n @ centre
+    n, d = plane[:3], float(plane[3])
     if d < 0:  # camera (origin) on the positive side
         n, d = -n, -d
     return n, float(d)

@@ -303,7 +303,7 @@ class Study:
         opts += [f'train_cfg.max_iters={total}', f'train_cfg.val_interval={total}',
                  f'param_scheduler.0.end={total}',
                  f'default_hooks.checkpoint.interval={steps}',
-                 f'default_hooks.checkpoint.max_keep_ckpts={mult}']
+                 'default_hooks.checkpoint.max_keep_ckpts=-1']  # every multiple kept
         if pre_arm is not None:
             opts.append('model.backbone.init_cfg.checkpoint='
                         + self.pretrain(pre_arm)['checkpoint'])

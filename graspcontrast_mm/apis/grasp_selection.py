@@ -12,6 +12,7 @@ import numpy as np
 from graspcontrast_mm.structures import check_grasp_collisions
 from graspcontrast_mm.structures.grasp import GRASP_ARRAY_LEN
 from graspcontrast_mm.structures.gripper_collision import reference_collision_iou
+from graspcontrast_mm.structures.plane_fit import ransac_plane
 
 __all__ = ['DEFAULT_COLLISION_CFG', 'DEFAULT_SUPPORT_PLANE_CFG', 'merge_options',
            'collision_mask', 'fit_support_plane', 'select_grasps']
@@ -20,7 +21,8 @@ __all__ = ['DEFAULT_COLLISION_CFG', 'DEFAULT_SUPPORT_PLANE_CFG', 'merge_options'
 #: point-count rule; a number: the reference's volume tolerance, see :func:`collision_mask`).
 DEFAULT_COLLISION_CFG = dict(voxel_size=0.01, approach_dist=0.05, collision_thresh=0,
                              empty_thresh=0, iou_thresh=None)
-#: Scene-aware option: Open3D ``segment_plane`` settings and the smallest grasp height.
+#: Scene-aware option: RANSAC plane settings (:func:`ransac_plane`) and the smallest grasp
+#: height.
 DEFAULT_SUPPORT_PLANE_CFG = dict(distance_threshold=0.005, num_iterations=200,
                                  min_height=0.005)
 
@@ -60,8 +62,9 @@ def fit_support_plane(depth_m: np.ndarray, K: np.ndarray, depth_range: Sequence[
     """Support plane ``[a, b, c, d]`` of a depth image (camera frame, unit normal towards
     the camera: a point's height above the plane is ``n . p + d``).
 
-    Open3D ``segment_plane`` (seeded, deterministic) on every valid pixel of every second
-    row and column within ``depth_range``.
+    Seeded RANSAC (:func:`graspcontrast_mm.structures.ransac_plane`, reproducible: Open3D's
+    ``segment_plane`` is not) on every valid pixel of every second row and column within
+    ``depth_range``.
 
     Args:
         depth_m: (H, W) depth, metres (0 / NaN: invalid).
@@ -72,7 +75,6 @@ def fit_support_plane(depth_m: np.ndarray, K: np.ndarray, depth_range: Sequence[
     Returns:
         list or None: the plane, None when fewer than 100 pixels are valid.
     """
-    import open3d as o3d
     from graspcontrast_mm.structures.frames import depth_to_points
     lo, hi = depth_range
     metres = np.asarray(depth_m, np.float64)
@@ -83,13 +85,8 @@ def fit_support_plane(depth_m: np.ndarray, K: np.ndarray, depth_range: Sequence[
     pts, _ = depth_to_points(metres[::2, ::2], K)
     if len(pts) < 100:
         return None
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(
-        np.ascontiguousarray(pts, np.float64)))
-    o3d.utility.random.seed(0)
-    plane, _ = cloud.segment_plane(float(cfg['distance_threshold']), 3,
-                                   int(cfg['num_iterations']))
-    plane = np.asarray(plane, np.float64)
-    plane /= max(np.linalg.norm(plane[:3]), 1e-12)
+    plane, _ = ransac_plane(pts, float(cfg['distance_threshold']),
+                            int(cfg['num_iterations']), seed=0)
     if plane[3] < 0:  # the camera (origin) above the plane
         plane = -plane
     return [float(v) for v in plane]

@@ -15,6 +15,7 @@ from .grasp_targets import (GRASP_LABEL_KEYS, check_grasp_labels,
 from .gripper_collision import (REFERENCE_FINGER_LENGTH, GripperCollisionResult,
                                 check_grasp_collisions, gripper_collision_counts,
                                 reference_collision_iou, reference_collision_mask)
+from .plane_fit import ransac_plane
 from .points import (VoxelGrid, farthest_point_sample, match_points,
                      nearest_neighbors, random_point_indices, voxelize)
 from .workspace import (OBJECT_PIXELS_WITHOUT_DEPTH, organized_cloud, point_graspness,
@@ -23,7 +24,7 @@ from .workspace import (OBJECT_PIXELS_WITHOUT_DEPTH, organized_cloud, point_gras
 __all__ = [
     'AXIS_INDEX', 'to_homogeneous', 'from_homogeneous', 'transform_points',
     'make_transform', 'invert_transform', 'is_rigid_transform',
-    'rotation_matrix', 'flip_matrix', 'check_intrinsics', 'depth_to_points',
+    'rotation_matrix', 'flip_matrix', 'check_intrinsics', 'depth_to_points', 'ransac_plane',
     'points_to_pixels', 'GripperCollisionResult', 'check_grasp_collisions',
     'gripper_collision_counts', 'farthest_point_sample', 'random_point_indices',
     'nearest_neighbors', 'match_points', 'VoxelGrid', 'voxelize',
