@@ -42,7 +42,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..'))
 STUDY_CFG = osp.join(ROOT, 'configs', 'study')
@@ -242,6 +242,18 @@ class Study:
             raise SystemExit(f'[study] no graspnet/AP in the output of tools/test.py ({log})')
         return metrics
 
+    def _finetune_run(self, arm: str, fraction: str, seed: int) -> Tuple[str, List[str]]:
+        """Config and cfg-options of one fine-tuning cell (pre-training run if needed)."""
+        config_name, pre_arm = FINETUNE_ARMS[arm]
+        opts = self._data_opts_gsnet() + [
+            f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
+        if self.micro:
+            opts += MICRO_FINETUNE
+        if pre_arm is not None:
+            opts.append('model.backbone.init_cfg.checkpoint='
+                        + self.pretrain(pre_arm)['checkpoint'])
+        return osp.join(STUDY_CFG, config_name), opts
+
     def finetune(self, arm: str, fraction: str, seed: int) -> dict:
         name = f'finetune_{arm}_{_fraction_tag(fraction)}_seed{seed}'
         path = osp.join(self.results, f'{name}.json')
@@ -254,15 +266,7 @@ class Study:
                     record['train_curves'] = curves
                     _write_json(path, record)
             return record
-        config_name, pre_arm = FINETUNE_ARMS[arm]
-        config = osp.join(STUDY_CFG, config_name)
-        opts = self._data_opts_gsnet() + [
-            f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
-        if self.micro:
-            opts += MICRO_FINETUNE
-        if pre_arm is not None:
-            opts.append('model.backbone.init_cfg.checkpoint='
-                        + self.pretrain(pre_arm)['checkpoint'])
+        config, opts = self._finetune_run(arm, fraction, seed)
         t = time.time()
         ckpt_file = osp.join(work, 'last_checkpoint')
         cmd = [self.py, 'tools/train.py', config, '--work-dir', work]
@@ -291,12 +295,7 @@ class Study:
     def longer_schedule(self, arm: str, seed: int, fraction: str, mult: int) -> List[dict]:
         """The ``fraction`` cell of ``arm`` fine-tuned for ``mult`` times the study's steps,
         every multiple of the study's steps evaluated as in :meth:`finetune`."""
-        config_name, pre_arm = FINETUNE_ARMS[arm]
-        config = osp.join(STUDY_CFG, config_name)
-        opts = self._data_opts_gsnet() + [
-            f'train_dataloader.dataset.label_fraction={fraction}', f'randomness.seed={seed}']
-        if self.micro:
-            opts += MICRO_FINETUNE
+        config, opts = self._finetune_run(arm, fraction, seed)
         steps = study_steps(config, opts)
         total = steps * mult
         # later cfg-options win: the schedule is the study's, continued to `total` steps
@@ -304,9 +303,6 @@ class Study:
                  f'param_scheduler.0.end={total}',
                  f'default_hooks.checkpoint.interval={steps}',
                  'default_hooks.checkpoint.max_keep_ckpts=-1']  # every multiple kept
-        if pre_arm is not None:
-            opts.append('model.backbone.init_cfg.checkpoint='
-                        + self.pretrain(pre_arm)['checkpoint'])
         out_dir = osp.join(self.work_dir, 'study_longer')
         os.makedirs(out_dir, exist_ok=True)
         name = f'longer_{arm}_seed{seed}'
