@@ -24,7 +24,8 @@ def ransac_plane(points: np.ndarray, distance_threshold: float, num_iterations: 
     """Dominant plane of a point set by RANSAC, refitted on its inliers.
 
     ``num_iterations`` hypotheses through three points each are drawn from
-    ``numpy.random.default_rng(seed)``; each is scored by its inlier count (distance
+    ``numpy.random.default_rng(seed)`` (degenerate ones, with a repeated or collinear
+    point, are skipped); each is scored by its inlier count (distance
     ``< distance_threshold``) on a fixed random subset of at most ``max_score_points``
     points (ties: the earlier hypothesis). The best one's inliers among all points are
     refitted by least squares (SVD), and the inliers of the refitted plane are returned.
@@ -59,8 +60,8 @@ def ransac_plane(points: np.ndarray, distance_threshold: float, num_iterations: 
         raise ValueError(f'num_iterations must be >= 1, got {num_iterations}')
     rng = np.random.default_rng(int(seed))
     n = len(pts)
-    # three distinct indices per hypothesis
-    tri = np.stack([rng.choice(n, 3, replace=False) for _ in range(int(num_iterations))])
+    # three indices per hypothesis; a repeated index gives a zero normal and is skipped
+    tri = rng.integers(0, n, size=(int(num_iterations), 3))
     if max_score_points is not None and n > max_score_points:
         score_pts = pts[np.sort(rng.choice(n, int(max_score_points), replace=False))]
     else:
