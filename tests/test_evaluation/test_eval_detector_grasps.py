@@ -34,20 +34,25 @@ def _pipelines(num_points=4096):
     return train, test
 
 
-@pytest.fixture(scope='module')
-def detector_grasps(eval_scene_root):
+def _model_and_datasets(root):
     from graspcontrast_mm.datasets import GraspNetDataset
     from graspcontrast_mm.registry import MODELS
     train_pipe, test_pipe = _pipelines()
     kw = dict(scene_ids=[SCENE], frame_ids=[FRAME], camera=CAMERA, mode='grasp')
+    cfg = tiny_gsnet_model_cfg(num_seeds=256)
+    cfg['train_cfg'] = dict(frame_consistent=True)
+    model = MODELS.build(cfg)
+    train = GraspNetDataset(root, pipeline=train_pipe, **kw)
+    test = GraspNetDataset(root, pipeline=test_pipe, test_mode=True, **kw)
+    return model, train, test
+
+
+@pytest.fixture(scope='module')
+def detector_grasps(eval_scene_root):
     with DefaultScope.overwrite_default_scope('graspcontrast_mm'):
         torch.manual_seed(0)
         np.random.seed(0)
-        cfg = tiny_gsnet_model_cfg(num_seeds=256)
-        cfg['train_cfg'] = dict(frame_consistent=True)
-        model = MODELS.build(cfg)
-        train = GraspNetDataset(eval_scene_root, pipeline=train_pipe, **kw)
-        test = GraspNetDataset(eval_scene_root, pipeline=test_pipe, test_mode=True, **kw)
+        model, train, test = _model_and_datasets(eval_scene_root)
         wrapper = OptimWrapper(torch.optim.Adam(model.parameters(), lr=3e-3))
         model.train()
         for _ in range(80):
@@ -75,3 +80,26 @@ def test_detector_grasps_score_as_graspnetapi(eval_scene_root, detector_grasps):
     np.testing.assert_array_equal(fast['accuracy'], ref['accuracy'])
     # the detector's grasps are a mix: some collide or miss (-1 / 0), not all identical
     assert len(np.unique(fast['scores'])) >= 2, np.unique(fast['scores'], return_counts=True)
+
+
+def test_gradient_is_the_same_on_every_call(eval_scene_root):
+    """Identical backward passes give bit-identical gradients, so that training is
+    reproducible: points read their voxel's feature and seeds may repeat, and both
+    gathers sum repeated rows in backward (see graspcontrast_mm.ops.index_rows)."""
+    with DefaultScope.overwrite_default_scope('graspcontrast_mm'):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        model, train, _ = _model_and_datasets(eval_scene_root)
+        sample = train[0]
+        model.train()
+        data = model.data_preprocessor(dict(inputs=[sample['inputs']],
+                                            data_samples=[sample['data_samples']]), True)
+        grads = set()
+        for _ in range(6):
+            torch.manual_seed(1)  # the same sampled approach views every time
+            model.zero_grad()
+            losses = model(**data, mode='loss')
+            sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+            grads.add(b''.join(p.grad.numpy().tobytes() for p in model.parameters()
+                               if p.grad is not None))
+    assert len(grads) == 1

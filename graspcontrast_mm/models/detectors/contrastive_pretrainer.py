@@ -8,6 +8,7 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch import Tensor
 
+from graspcontrast_mm.ops import index_rows
 from graspcontrast_mm.registry import MODELS
 
 __all__ = ['GraspContrastPretrainer']
@@ -120,7 +121,7 @@ class GraspContrastPretrainer(BaseModel):
                 raise ValueError(
                     f'{self._scene_tag(data_samples, b)} has no key point matches '
                     '(M = 0); the pair transforms should have dropped this pair')
-            out.append((feats[rows[:, 0]], feats[rows[:, 1]], kp))
+            out.append((index_rows(feats, rows[:, 0]), index_rows(feats, rows[:, 1]), kp))
         return out
 
     # ----------------------------------------------------------------- forward

@@ -20,6 +20,7 @@ from graspcontrast_mm.models.heads.gsnet_labels import (check_grasp_labels,
                                                         friction_to_score_target,
                                                         labels_to_template_frame,
                                                         process_view_labels)
+from graspcontrast_mm.ops import index_rows
 from graspcontrast_mm.registry import MODELS
 from graspcontrast_mm.structures.grasp import GRASP_MAX_WIDTH, transform_grasp_array
 from graspcontrast_mm.structures.gripper_collision import reference_collision_mask
@@ -228,7 +229,7 @@ class GSNet(BaseModel):
         """
         self._check_inputs(inputs)
         feats = self.backbone(inputs['feats'], inputs['coords'], int(inputs['batch_size']))
-        return [feats[p2v.long()] for p2v in inputs['point2voxel']]
+        return [index_rows(feats, p2v) for p2v in inputs['point2voxel']]
 
     @torch.no_grad()
     def select_seeds(self, points: Tensor, objectness_logits: Tensor,
@@ -293,7 +294,8 @@ class GSNet(BaseModel):
             num_graspable.append(n)
         seed_inds_t = torch.stack(seed_inds)
         seed_xyz = torch.stack([pts.float()[i] for pts, i in zip(inputs['points'], seed_inds)])
-        seed_feats = torch.stack([f[i] for f, i in zip(point_feats, seed_inds)])  # (B, M, C)
+        seed_feats = torch.stack([index_rows(f, i)  # (B, M, C)
+                                  for f, i in zip(point_feats, seed_inds)])
         seed_feats = seed_feats.transpose(1, 2).contiguous()
         view_scores, res = self.approach_head(seed_feats)
         seed_feats = seed_feats + res

@@ -168,3 +168,20 @@ def test_single_view_tensor_mode():
     assert feats.shape == (prep['inputs']['coords'].shape[0], 16)
     with pytest.raises(KeyError, match='match_rows'):
         model(**prep, mode='loss')
+
+
+def test_gradient_is_the_same_on_every_call():
+    """Two identical backward passes give bit-identical gradients (key points that share
+    a voxel read the same row: the gather sums repeated rows in backward)."""
+    world = make_scene(0, voxel_size=0.01)
+    batch = make_batch([make_pair_sample(world, 0, num_key_points=512, voxel_size=0.02)])
+    torch.manual_seed(0)
+    model = GraspContrastPretrainer(backbone=backbone_cfg(out_channels=128))
+    data = model.data_preprocessor(batch, True)
+    grads = set()
+    for _ in range(6):
+        model.zero_grad()
+        model(**data, mode='loss')['loss_contrast'].backward()
+        grads.add(b''.join(p.grad.numpy().tobytes() for p in model.parameters()
+                           if p.grad is not None))
+    assert len(grads) == 1
