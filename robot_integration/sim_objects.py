@@ -172,7 +172,7 @@ def _write_parts_obj(path: str, parts: Sequence[np.ndarray]) -> None:
                 b, c = c, b
             lines.append(f'f {a} {b} {c}')
         offset += len(verts)
-    tmp = path + '.tmp'
+    tmp = f'{path}.{os.getpid()}.tmp'  # per process: concurrent runs do not interleave
     with open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     os.replace(tmp, path)
@@ -317,7 +317,7 @@ def load_benchmark_object(obj_id: int, *, library=None, root: Optional[str] = No
         raise RuntimeError(f'library object {obj_id} ({name}) has no top-down grasp '
                            f'in some resting pose even at scale {BENCHMARK_SCALES[-1]}')
     os.makedirs(root, exist_ok=True)
-    tmp = scale_path + '.tmp'
+    tmp = f'{scale_path}.{os.getpid()}.tmp'
     with open(tmp, 'w') as f:
         json.dump(dict(name=name, scale=chosen.scale, key=scale_key,
                        num_parts=len(chosen.parts)), f, indent=1)

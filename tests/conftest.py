@@ -6,6 +6,15 @@ import pytest
 
 _scope_ids = itertools.count()
 
+#: The longest tests (minutes on 2 cores). They are collected first, so that with parallel
+#: processes (tools/run_tests.sh: pytest -n) they start at once instead of finishing the
+#: run alone after every other test is done.
+START_FIRST = ('test_study/test_study_pipeline.py::test_study_end_to_end_micro',)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not item.nodeid.endswith(START_FIRST))  # stable sort
+
 
 def pytest_sessionstart(session):
     """Under ``CI=true`` a missing ../shared/realdata is a failure, not silent skips."""

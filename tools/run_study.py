@@ -455,12 +455,14 @@ class Study:
             self.finetune(arm, fraction, seed)
 
         self._in_parallel(finetune, [(i, *unit) for i, unit in enumerate(units)])
-        for arm in self.args.spread_arms:
-            self.sampling_spread(arm, fractions[-1], self.args.seeds[0])
+        # the stages after fine-tuning only read its results: one pool, longest first
+        after = [(self.longer_schedule, unit) for unit in longer]
+        after += [(self.sampling_spread, (arm, fractions[-1], self.args.seeds[0]))
+                  for arm in self.args.spread_arms]
         if not self.args.skip_real_frames:
-            self.real_frames(fractions[-1], self.args.seeds[0])
-            self.real_feature_match()
-        self._in_parallel(self.longer_schedule, longer)
+            after += [(self.real_frames, (fractions[-1], self.args.seeds[0])),
+                      (self.real_feature_match, ())]
+        self._in_parallel(lambda fn, args: fn(*args), after)
         if self.args.report:
             cmd = [self.py, 'tools/study_report.py', self.results, '--out', self.args.report]
             _run(cmd, osp.join(self.logs, 'report.log'))

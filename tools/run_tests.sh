@@ -5,5 +5,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
+# Parallel processes (pytest-xdist): one per core, at most 4. Most tests are short and
+# single-threaded, many run a tool in a subprocess; on 2 cores two processes take 9 min
+# where one took 16 (docs/benchmarks.md, "Test suite"). GRASPCONTRAST_TEST_WORKERS=0 runs
+# everything in one process; tests marked xdist_group share a process (module fixtures).
 # --durations: the slowest tests are listed at the end of every run (keep the suite fast)
-exec "$ROOT/.venv/bin/python" -m pytest tests -q --durations=15 "$@"
+WORKERS="${GRASPCONTRAST_TEST_WORKERS:-auto}"
+exec "$ROOT/.venv/bin/python" -m pytest tests -q -n "$WORKERS" --maxprocesses=4 \
+  --dist loadgroup --durations=15 "$@"

@@ -2,6 +2,7 @@
 kill + --resume, distributed (2 processes, gloo), config typos, missing data."""
 import glob
 import os.path as osp
+import shutil
 import signal
 import subprocess
 import time
@@ -21,9 +22,20 @@ def _check(proc):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
 
 
-def test_train_then_test_reports_metric(micro_graspnet_root, tmp_path):
-    work = tmp_path / 'work'
-    _check(run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=1')))
+@pytest.fixture(scope='module')
+def one_epoch_run(micro_graspnet_root, tmp_path_factory):
+    """One epoch of the micro config, with an iteration checkpoint every 2 iterations
+    (the pre-training configs' iteration CheckpointHook): shared by the tests that only
+    read it, or copy it before they resume it."""
+    work = tmp_path_factory.mktemp('one_epoch') / 'work'
+    _check(run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=1',
+                               'custom_hooks.1.interval=2')))
+    return work
+
+
+@pytest.mark.xdist_group('one_epoch_run')  # one process: the module fixture runs once
+def test_train_then_test_reports_metric(micro_graspnet_root, one_epoch_run, tmp_path):
+    work = one_epoch_run
     ckpt = work / 'epoch_1.pth'
     assert ckpt.is_file()
     proc = run_tool([PYTHON, osp.join(REPO, 'tools', 'test.py'), MICRO_CONFIG,
@@ -92,12 +104,13 @@ def test_missing_data_root_names_the_path(tmp_path):
     assert str(missing) in proc.stderr
 
 
-def test_iteration_checkpoint_and_resume_from_it(micro_graspnet_root, tmp_path):
+@pytest.mark.xdist_group('one_epoch_run')
+def test_iteration_checkpoint_and_resume_from_it(micro_graspnet_root, one_epoch_run,
+                                                 tmp_path):
     """Mid-epoch checkpoints (the pre-training configs' iteration CheckpointHook) can be
     resumed from."""
     work = tmp_path / 'work'
-    _check(run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=1',
-                               'custom_hooks.1.interval=2')))
+    shutil.copytree(one_epoch_run, work)
     iter_ckpts = glob.glob(str(work / 'iter_*.pth'))
     assert len(iter_ckpts) == 1, iter_ckpts  # max_keep_ckpts=1
     proc = run_tool(_train_cmd(micro_graspnet_root, work, 'train_cfg.max_epochs=2',
