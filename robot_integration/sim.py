@@ -38,8 +38,9 @@ fingers: ``empty_close``), lift (the held object must have left the table: else
 ``slip``), transport over the bin, open, let everything settle. Success: the held object
 ends in the bin by the footprint test :meth:`PyBulletPickPlaceSim.in_bin` (centre of mass
 inside the bin's inner square and every vertex of its shape within ``bin_overhang`` of the
-outer walls, seen from above, at any height, after it settled); a held object that is lost before the bin is a ``slip``, one released over the
-bin that lands outside is ``missed_bin``; a motion refused by the safety limits is
+outer walls, seen from above, at any height, after it settled); a held object that is lost
+before the bin is a ``slip``, one released over the bin that lands outside is
+``missed_bin``; a motion refused by the safety limits is
 ``out_of_reach``; the physics step budget ``timeout``. ``wrong_object`` flags a held object
 other than the planned target (the attempt still counts as a success if it ends in the
 bin).

@@ -10,6 +10,8 @@ cd "$ROOT"
 # where one took 16 (docs/benchmarks.md, "Test suite"). GRASPCONTRAST_TEST_WORKERS=0 runs
 # everything in one process; tests marked xdist_group share a process (module fixtures).
 # --durations: the slowest tests are listed at the end of every run (keep the suite fast)
-WORKERS="${GRASPCONTRAST_TEST_WORKERS:-auto}"
-exec "$ROOT/.venv/bin/python" -m pytest tests -q -n "$WORKERS" --maxprocesses=4 \
-  --dist loadgroup --durations=15 "$@"
+# (nproc: the cores this process may use; pytest's own "auto" can count the whole host)
+CORES="$(nproc 2>/dev/null || echo 2)"
+WORKERS="${GRASPCONTRAST_TEST_WORKERS:-$(( CORES < 4 ? CORES : 4 ))}"
+exec "$ROOT/.venv/bin/python" -m pytest tests -q -n "$WORKERS" --dist loadgroup \
+  --durations=15 "$@"

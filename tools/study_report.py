@@ -536,10 +536,8 @@ def write_report(results_dir, out, plot_path=None, longer_dir=None):
     lines += ['## AP per arm and label fraction (Table I shape)', '',
               'graspnetAPI AP / AP0.8 / AP0.4 (percent) on the generated test scenes, mean ± '
               'standard deviation over fine-tuning seeds. ' + PAPER_NOTES, '']
-    lines += table_one(agg, arms, fractions) + ['',
-                                                f'![AP vs label fraction]'
-                                                f'({osp.relpath(plot_path, osp.dirname(out) or ".")})',
-                                                '']
+    plot_link = osp.relpath(plot_path, osp.dirname(out) or '.')
+    lines += table_one(agg, arms, fractions) + ['', f'![AP vs label fraction]({plot_link})', '']
     for a, b, title in (('fne', 'nofne', '## FNE ablation (Table II shape)'),
                         ('fne', 'noaug', '## Augmentation ablation (Table III shape)'),
                         ('fne', 'scratch', '## Pre-training vs scratch'),
@@ -574,8 +572,9 @@ def write_report(results_dir, out, plot_path=None, longer_dir=None):
               f'fine-tuning {train_s / 60:.1f} min, evaluation {test_s / 60:.1f} min.']
     if data and data.get('calls'):
         for c in data['calls']:
+            machine = c.get('machine') or 'machine load not recorded'
             lines.append(f'Data generation: {c["generated"]} scenes in '
-                         f'{c["seconds"] / 60:.1f} min ({c.get("machine") or "machine load not recorded"}).')
+                         f'{c["seconds"] / 60:.1f} min ({machine}).')
     lines.append('')
     with open(out, 'w') as f:
         f.write('\n'.join(lines))

@@ -90,7 +90,8 @@ def generate_views(num_views: int = NUM_VIEWS,
 
     Returns:
         np.ndarray: (N, 3) points on the sphere (unit vectors for the defaults; float64 for
-        the default ``phi``, like graspnetAPI), pointing from the grasp point towards the gripper (approach = ``-view``).
+        the default ``phi``, like graspnetAPI), pointing from the grasp point towards the
+        gripper (approach = ``-view``).
     """
     if int(num_views) <= 0:
         raise ValueError(f'num_views must be positive, got {num_views}')
