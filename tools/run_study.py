@@ -534,7 +534,8 @@ def parse_args(argv=None):
     p.add_argument('--machine-note', default='',
                    help='recorded with the data generation time (e.g. "idle 2-core")')
     p.add_argument('--jobs', type=int, default=2,
-                   help='training runs at a time, each with cores / jobs threads (an '
+                   help='training runs (and, after fine-tuning, evaluations and '
+                   'real-frame runs) at a time, each with cores / jobs threads (an '
                    'exported OMP_NUM_THREADS wins). Two one-thread runs side by side '
                    'train about 1.8x faster than one two-thread run on 2 cores '
                    '(docs/study_design.md, "Budget")')
