@@ -166,6 +166,11 @@ def parse_metrics(stdout: str) -> Dict[str, float]:
 
 class Study:
 
+    #: One lock per pre-training arm: a fine-tuning run that needs a pre-training another
+    #: process slot is running waits for it instead of starting it a second time.
+    _pretrain_locks: Dict[str, threading.Lock] = {}
+    _locks_guard = threading.Lock()
+
     def __init__(self, args):
         self.args = args
         self.preset = args.preset
@@ -202,6 +207,12 @@ class Study:
                 f'val_dataloader.dataset.data_root={self.data_root}']
 
     def pretrain(self, arm: str) -> dict:
+        with self._locks_guard:
+            lock = self._pretrain_locks.setdefault(arm, threading.Lock())
+        with lock:
+            return self._pretrain(arm)
+
+    def _pretrain(self, arm: str) -> dict:
         path = osp.join(self.results, f'pretrain_{arm}.json')
         if osp.exists(path):
             return json.load(open(path))
@@ -443,7 +454,6 @@ class Study:
         if self.args.longer_only:
             self._in_parallel(self.longer_schedule, longer)
             return
-        self._in_parallel(self.pretrain, [(arm,) for arm in self.args.pretrain_arms])
         units = study_units(self.args.arms, fractions, self.args.seeds, self.args.grid)
         _write_json(osp.join(self.results, 'plan.json'),
                     dict(grid=self.args.grid, preset=self.preset,
@@ -454,7 +464,13 @@ class Study:
                   flush=True)
             self.finetune(arm, fraction, seed)
 
-        self._in_parallel(finetune, [(i, *unit) for i, unit in enumerate(units)])
+        # One pool: the pre-training runs first, then the fine-tuning runs in study order.
+        # A slot that a pre-training run leaves free takes the next fine-tuning run (the
+        # scratch ones need no pre-training; one whose pre-training is still running
+        # waits for it).
+        tasks = [(self.pretrain, (arm,)) for arm in self.args.pretrain_arms]
+        tasks += [(finetune, (i, *unit)) for i, unit in enumerate(units)]
+        self._in_parallel(lambda fn, args: fn(*args), tasks)
         # the stages after fine-tuning only read its results: one pool, longest first
         after = [(self.longer_schedule, unit) for unit in longer]
         after += [(self.sampling_spread, (arm, fractions[-1], self.args.seeds[0]))
