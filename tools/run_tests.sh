@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/tools/setup_env.sh"
 cd "$ROOT"
 # Parallel processes (pytest-xdist): one per core, at most 4. Most tests are short and
-# single-threaded, many run a tool in a subprocess; on 2 cores two processes take 9 min
+# single-threaded, many run a tool in a subprocess; on 2 cores two processes take 7.5 min
 # where one took 16 (docs/benchmarks.md, "Test suite"). GRASPCONTRAST_TEST_WORKERS=0 runs
 # everything in one process; tests marked xdist_group share a process (module fixtures).
 # --durations: the slowest tests are listed at the end of every run (keep the suite fast)
