@@ -391,3 +391,32 @@ def test_parallel_units_run_all_and_stop_at_a_failure():
         threading.Timer(0.5, release.set).start()
         run_study.Study._in_parallel(study, failing, [(i,) for i in range(6)])
     assert sorted(started) == [0, 1]  # the running unit finished, no later one started
+
+
+def test_a_pretraining_needed_by_two_slots_runs_once():
+    """Pre-training and fine-tuning share one pool: a fine-tuning run that needs a
+    pre-training already running in another slot waits for it and reuses its result."""
+    import threading
+    import time
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import run_study
+    study = run_study.Study.__new__(run_study.Study)
+    calls, done = [], {}
+
+    def fake_pretrain(arm):  # the real one skips an arm whose result file exists
+        if arm in done:
+            return done[arm]
+        calls.append(arm)
+        time.sleep(0.3)
+        done[arm] = dict(arm=arm, checkpoint=f'{arm}.pth')
+        return done[arm]
+    study._pretrain = fake_pretrain
+    out = []
+    threads = [threading.Thread(target=lambda: out.append(study.pretrain('fne_lock_test')))
+               for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == ['fne_lock_test']
+    assert [r['checkpoint'] for r in out] == ['fne_lock_test.pth'] * 3
