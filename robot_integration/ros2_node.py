@@ -107,7 +107,9 @@ def create_node(node_name: str = 'graspcontrast_grasp_planner') -> Any:
             self.use_tf_camera = bool(dp('use_tf_camera', False).value)
             self.plan_every = bool(dp('plan_on_every_frame', False).value)
             cfg = dict(table_height=float(dp('table_height', 0.0).value),
-                       max_approach_angle_deg=float(dp('max_approach_angle_deg', 60.0).value))
+                       max_approach_angle_deg=float(dp(
+                           'max_approach_angle_deg',
+                           PlannerConfig.max_approach_angle_deg).value))
             ws_min = list(dp('workspace_min', [0.25, -0.5, -0.05]).value)
             ws_max = list(dp('workspace_max', [0.95, 0.5, 0.40]).value)
             cfg.update(workspace_min=tuple(ws_min), workspace_max=tuple(ws_max))

@@ -144,8 +144,8 @@ _TINY_POOLS = {'seen': (0, 1, 4, 5, 7, 9, 11, 20, 21, 24),
 #: laptop CPU. ``tiny_benchmark``: the same objects and label density, one or more scenes in
 #: every split (0, 1, 2 train; 100 test_seen; 130 test_similar; 160 test_novel) for AP per
 #: split. ``default``: GraspNet-like (256 views, 1280x720, 6-10 objects, scenes 0-189,
-#: both cameras, dense labels). ``study`` / ``study_micro``: the label-efficiency study
-#: (see the entries).
+#: both cameras, dense labels). ``study`` / ``study_micro``: the label-efficiency study;
+#: ``robot``: training data of the robot's detector (see the entries).
 PRESETS: Dict[str, dict] = {
     'tiny': dict(
         config=dict(num_views=16, image_size=(640, 360), cameras=('realsense', ),
@@ -177,6 +177,19 @@ PRESETS: Dict[str, dict] = {
                     labels=LABEL_PRESETS['coarse']),
         scene_ids=(0, 1, 99, 100, 130, 160),
         unlabelled_scene_ids=(1, 99)),
+    # Training data of the robot's detector (configs/robot/): 48 labelled scenes of 3-6
+    # objects from the 40 seen objects of 'default' (12 primitives, random_urdfs 000-027),
+    # the study's views, image size and label density. No test scene: the detector is
+    # tested on the study's test scenes and in the pick-and-place benchmark, whose objects
+    # (the novel set) no training scene uses.
+    'robot': dict(
+        config=dict(num_views=64, image_size=(640, 360), cameras=('realsense', ),
+                    num_objects=(3, 6),
+                    object_pools={'seen': tuple(range(12)) + tuple(range(20, 48)),
+                                  'similar': _TINY_POOLS['similar'],
+                                  'novel': _TINY_POOLS['novel']},
+                    labels=LABEL_PRESETS['coarse']),
+        scene_ids=tuple(range(48))),
     'default': dict(
         config=dict(num_views=256, image_size=(1280, 720), cameras=('realsense', 'kinect'),
                     num_objects=(6, 10),

@@ -71,6 +71,13 @@ def test_cli_reads_folders_and_rejects_bad_input(tmp_path, capsys):
     assert '| baseline | 1 | 1 | 1 | 100.0 | - | 0 |' in capsys.readouterr().out
     assert ar.main([str(tmp_path / 'missing')]) == 1
     assert 'no records.jsonl' in capsys.readouterr().err
+    # two runs of the same source stay apart, named by their folders
+    other = tmp_path / 'other'
+    other.mkdir()
+    (other / 'records.jsonl').write_text(json.dumps(RECORDS[0]) + '\n')
+    assert ar.main([str(run), str(other)]) == 0
+    text = capsys.readouterr().out
+    assert '| model/model | 5 | 4 | 2 |' in text and '| other/model | 1 | 1 | 1 |' in text
     bad = tmp_path / 'bad.jsonl'
     bad.write_text('{"outcome": "success"}\nnot json\n')
     assert ar.main([str(bad)]) == 1

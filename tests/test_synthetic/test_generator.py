@@ -240,3 +240,17 @@ def test_unusable_objects_are_left_out_with_a_reason(tmp_path, monkeypatch, capl
     assert 'too big' in info['skipped_objects']['171']
     assert 'could not be loaded' in info['skipped_objects']['188']
     assert 'object 188 left out' in caplog.text and 'object 171 left out' in caplog.text
+
+
+def test_robot_preset_trains_on_seen_objects_only():
+    """The robot detector's training data (preset 'robot') is fully labelled, has training
+    scenes only, and draws no object of the novel set, from which the pick-and-place
+    benchmark takes its objects."""
+    from graspcontrast_mm.synthetic.objects import object_ids_of_set, object_set_of
+    preset = gen_mod.PRESETS['robot']
+    assert gen_mod.preset_unlabelled_scene_ids('robot') == ()
+    assert all(s < 100 for s in preset['scene_ids'])  # ids >= 100 are test scenes
+    seen = preset['config']['object_pools']['seen']
+    assert len(seen) == 40
+    assert all(object_set_of(i) == 'seen' for i in seen)
+    assert not set(seen) & set(object_ids_of_set('novel'))
