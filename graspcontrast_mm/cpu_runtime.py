@@ -29,19 +29,36 @@ imported earlier (for example by a user script that imports torch first), the ca
 nothing and :func:`cpu_runtime_report` says so; export the variables in the shell instead.
 Set ``GRASPCONTRAST_CPU_RUNTIME=0`` to keep the libraries' own defaults.
 
+The third default concerns numpy, not torch: on x86-64 CPUs with AVX-512, numpy's
+OpenBLAS picks AVX-512 kernels whose dot product of two 3-vectors (what dexnet's
+``np.linalg.norm`` / ``ndarray.dot`` compute per contact point in graspnetAPI's
+evaluation) sums in another order than left to right. The fast GraspNet evaluator
+(:mod:`graspcontrast_mm.evaluation.graspnet_eval`) reproduces dexnet bit for bit only with
+left-to-right sums; elsewhere it falls back to dexnet itself (the same AP, several times
+slower). ``OPENBLAS_CORETYPE=Haswell`` (AVX2 + FMA kernels, which every AVX-512 CPU runs)
+restores the left-to-right sums; it is set only on CPUs that report ``avx512f``, ``avx2``
+and ``fma`` (Linux ``/proc/cpuinfo``), so that no CPU is told to run instructions it lacks.
+torch uses MKL and is not affected. The variable is read when numpy is *loaded*: import
+this package before numpy (the tools do).
+
 This module imports only the standard library.
 """
 import os
 import sys
-from typing import Dict
+from typing import Dict, FrozenSet, Optional, Tuple
 
-__all__ = ['CPU_RUNTIME_DEFAULTS', 'CPU_RUNTIME_ENV_VAR', 'apply_cpu_runtime_defaults',
-           'cpu_runtime_report']
+__all__ = ['CPU_RUNTIME_DEFAULTS', 'CPU_DEPENDENT_DEFAULTS', 'CPU_RUNTIME_ENV_VAR',
+           'apply_cpu_runtime_defaults', 'cpu_flags', 'cpu_runtime_report']
 
 #: The environment defaults applied before torch is loaded (see the module docstring).
 CPU_RUNTIME_DEFAULTS: Dict[str, str] = {
     'OMP_WAIT_POLICY': 'PASSIVE',
     'THP_MEM_ALLOC_ENABLE': '1',
+}
+#: Defaults that depend on the CPU: ``{variable: (value, CPU flags that must all be
+#: present)}`` (see the module docstring).
+CPU_DEPENDENT_DEFAULTS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
+    'OPENBLAS_CORETYPE': ('Haswell', ('avx512f', 'avx2', 'fma')),
 }
 #: ``0`` / ``false`` / ``off`` disables :func:`apply_cpu_runtime_defaults`.
 CPU_RUNTIME_ENV_VAR = 'GRASPCONTRAST_CPU_RUNTIME'
@@ -49,11 +66,27 @@ CPU_RUNTIME_ENV_VAR = 'GRASPCONTRAST_CPU_RUNTIME'
 _STATE = {'applied': {}, 'torch_was_loaded': None}
 
 
-def apply_cpu_runtime_defaults(environ=None) -> Dict[str, str]:
+def cpu_flags(cpuinfo_path: str = '/proc/cpuinfo') -> FrozenSet[str]:
+    """The feature flags of the first CPU in ``cpuinfo_path`` (empty when unreadable, e.g.
+    not Linux)."""
+    try:
+        with open(cpuinfo_path) as f:
+            for line in f:
+                if line.startswith('flags'):
+                    return frozenset(line.split(':', 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def apply_cpu_runtime_defaults(environ=None,
+                               flags: Optional[FrozenSet[str]] = None) -> Dict[str, str]:
     """Put the CPU runtime defaults into the environment, unless already set.
 
     Args:
         environ: the mapping to modify (default ``os.environ``; tests pass a dict).
+        flags: CPU feature flags for :data:`CPU_DEPENDENT_DEFAULTS` (default
+            :func:`cpu_flags`).
 
     Returns:
         The variables this call set (empty when disabled, or when every variable was
@@ -63,7 +96,12 @@ def apply_cpu_runtime_defaults(environ=None) -> Dict[str, str]:
     if env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in ('0', 'false', 'no', 'off'):
         return {}
     applied = {}
-    for name, value in CPU_RUNTIME_DEFAULTS.items():
+    defaults = dict(CPU_RUNTIME_DEFAULTS)
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    for name, (value, needed) in CPU_DEPENDENT_DEFAULTS.items():
+        if flags.issuperset(needed):
+            defaults[name] = value
+    for name, value in defaults.items():
         if name not in env:
             env[name] = value
             applied[name] = value
@@ -75,7 +113,8 @@ def apply_cpu_runtime_defaults(environ=None) -> Dict[str, str]:
 
 def cpu_runtime_report() -> str:
     """One line saying which CPU runtime settings are in effect in this process."""
-    values = ', '.join(f'{k}={os.environ.get(k, "<unset>")}' for k in CPU_RUNTIME_DEFAULTS)
+    values = ', '.join(f'{k}={os.environ.get(k, "<unset>")}'
+                       for k in list(CPU_RUNTIME_DEFAULTS) + list(CPU_DEPENDENT_DEFAULTS))
     if _STATE['torch_was_loaded']:
         return (f'{values} (torch was imported before graspcontrast_mm: settings made by '
                 f'this package take effect only in new processes; export them instead)')

@@ -17,11 +17,12 @@ from mmengine.registry import DefaultScope
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG_DIR = osp.join(ROOT, 'configs')
-# the paper configs: every config but the _base_ pieces and the label-efficiency study's
-# own configs (configs/study/, a documented CPU-budget variant with its own tests)
+# the paper configs: every config but the _base_ pieces, the label-efficiency study's own
+# configs (configs/study/, a documented CPU-budget variant with its own tests) and the
+# robot detector's (configs/robot/, derived from the study's, tested with them)
 ALL_CONFIGS = sorted(
     p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
-    if not {'_base_', 'study'} & set(osp.relpath(p, CONFIG_DIR).split(os.sep)))
+    if not {'_base_', 'study', 'robot'} & set(osp.relpath(p, CONFIG_DIR).split(os.sep)))
 PROJECT_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'projects', '*', 'configs', '*.py')))
 PRETRAIN = [f'pretrain_{k}{c}.py' for k in ('fne', 'nofne', 'noaug') for c in ('', '_kinect')]
 FINETUNE = sorted(osp.relpath(p, CONFIG_DIR) for p in ALL_CONFIGS

@@ -63,6 +63,23 @@ def test_study_configs_share_one_compute_profile_and_steps():
     assert not paper.model.train_cfg.get('frame_consistent', False)
 
 
+def test_robot_detector_config_is_the_study_fne_arm_on_the_robot_data():
+    """configs/robot/gsnet_robot_fne.py changes only the training data and the steps of the
+    study's FNE arm: the same network, initialisation and test scenes."""
+    from graspcontrast_mm.synthetic import PRESETS
+    study = Config.fromfile(osp.join(STUDY, 'gsnet_study_fne.py'))
+    robot = Config.fromfile(osp.join(ROOT, 'configs', 'robot', 'gsnet_robot_fne.py'))
+    assert robot.model.to_dict() == study.model.to_dict()
+    assert robot.test_dataloader.to_dict() == study.test_dataloader.to_dict()
+    assert robot.test_evaluator.data_root == study.test_evaluator.data_root
+    train = robot.train_dataloader.dataset
+    assert train.data_root == 'data/graspnet_robot'
+    assert tuple(train.scene_ids) == tuple(PRESETS['robot']['scene_ids'])
+    assert train.pipeline == study.train_dataloader.dataset.pipeline
+    assert robot.train_cfg.max_iters == robot.param_scheduler[0]['end'] == 2400
+    assert robot.param_scheduler[0]['gamma'] == study.param_scheduler[0]['gamma']
+
+
 def _lr_after(gamma, steps, base=1e-3):
     from mmengine.optim.scheduler import ExponentialLR
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=base)

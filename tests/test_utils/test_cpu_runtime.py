@@ -4,13 +4,16 @@ import os
 import subprocess
 import sys
 
-from graspcontrast_mm.cpu_runtime import (CPU_RUNTIME_DEFAULTS, CPU_RUNTIME_ENV_VAR,
-                                          apply_cpu_runtime_defaults)
+from graspcontrast_mm.cpu_runtime import (CPU_DEPENDENT_DEFAULTS, CPU_RUNTIME_DEFAULTS,
+                                          CPU_RUNTIME_ENV_VAR, apply_cpu_runtime_defaults,
+                                          cpu_flags)
+
+AVX512 = frozenset({'sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw'})
 
 
 def test_defaults_fill_only_missing_variables():
     env = {'OMP_WAIT_POLICY': 'ACTIVE'}
-    applied = apply_cpu_runtime_defaults(env)
+    applied = apply_cpu_runtime_defaults(env, flags=frozenset())
     assert env['OMP_WAIT_POLICY'] == 'ACTIVE'  # the user's choice wins
     assert 'OMP_WAIT_POLICY' not in applied
     assert env['THP_MEM_ALLOC_ENABLE'] == '1' and applied == {'THP_MEM_ALLOC_ENABLE': '1'}
@@ -26,7 +29,8 @@ def test_defaults_can_be_switched_off():
 
 def _child(code, **env_updates):
     env = {k: v for k, v in os.environ.items()
-           if k not in CPU_RUNTIME_DEFAULTS and k != CPU_RUNTIME_ENV_VAR}
+           if k not in CPU_RUNTIME_DEFAULTS and k not in CPU_DEPENDENT_DEFAULTS
+           and k != CPU_RUNTIME_ENV_VAR}
     env.update(env_updates)
     return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
@@ -48,3 +52,31 @@ def test_report_says_when_torch_was_loaded_first(monkeypatch):
     monkeypatch.setitem(cpu_runtime._STATE, 'torch_was_loaded', False)
     report = cpu_runtime.cpu_runtime_report()
     assert 'torch was imported' not in report and 'OMP_WAIT_POLICY=' in report
+
+
+def test_openblas_kernel_is_pinned_only_on_avx512_cpus(tmp_path):
+    env = {}
+    assert apply_cpu_runtime_defaults(env, flags=AVX512)['OPENBLAS_CORETYPE'] == 'Haswell'
+    env = {}
+    apply_cpu_runtime_defaults(env, flags=AVX512 - {'avx512f', 'avx512bw'})  # AVX2 CPU
+    assert 'OPENBLAS_CORETYPE' not in env
+    env = {}
+    apply_cpu_runtime_defaults(env, flags=frozenset({'sse2', 'avx512f'}))  # no AVX2 / FMA
+    assert 'OPENBLAS_CORETYPE' not in env
+    env = {'OPENBLAS_CORETYPE': 'SkylakeX'}
+    assert 'OPENBLAS_CORETYPE' not in apply_cpu_runtime_defaults(env, flags=AVX512)
+    assert env['OPENBLAS_CORETYPE'] == 'SkylakeX'  # the user's choice wins
+    info = tmp_path / 'cpuinfo'
+    info.write_text('processor\t: 0\nflags\t\t: fpu avx2 fma avx512f\n\nprocessor\t: 1\n')
+    assert cpu_flags(str(info)) == {'fpu', 'avx2', 'fma', 'avx512f'}
+    assert cpu_flags(str(tmp_path / 'missing')) == frozenset()
+
+
+def test_numpy_sums_3_vectors_left_to_right_after_importing_the_package():
+    """What the fast GraspNet evaluator needs to reproduce dexnet bit for bit
+    (sdf_grid.check_numerics). Fails on AVX-512 CPUs without the OPENBLAS_CORETYPE
+    default: OpenBLAS's AVX-512 dot kernels sum in another order."""
+    code = ('import graspcontrast_mm.cpu_runtime as r; r.apply_cpu_runtime_defaults(); '
+            'from graspcontrast_mm.evaluation.graspnet_eval.sdf_grid import check_numerics; '
+            'print(check_numerics())')
+    assert _child(code) == 'True'
