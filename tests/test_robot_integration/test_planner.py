@@ -258,3 +258,26 @@ def test_lowest_box_z_matches_corners():
 def test_planner_config_rejects_meaningless_settings(bad):
     with pytest.raises(ValueError, match='PlannerConfig: ' + next(iter(bad)).split('_')[0]):
         PlannerConfig(**{**CFG, **bad})
+
+
+def test_jaws_centred_on_the_points_between_them():
+    """center_jaws_on_points moves the grasp along its closing axis to the midpoint of the
+    observed points between the jaws; off by default."""
+    g = _grasp_cam([0.0, 0.0, 0.5], width=0.06)  # opening 0.08 m
+    base = _planner(min_points_between_fingers=1).plan(g)
+    y = base.grasp[:3, 1]
+    # a 2 cm wide strip of points between the jaws, 2 cm off-centre along the closing axis
+    tcp_pts = np.array([[-0.01, yy, zz, 1.0] for yy in np.linspace(0.01, 0.03, 5)
+                        for zz in (-0.005, 0.0, 0.005)])
+    cloud_cam = (invert_transform(T_BASE_CAM) @ (base.grasp @ tcp_pts.T)).T[:, :3]
+    plain = _planner(min_points_between_fingers=1).plan(g, cloud_cam=cloud_cam)
+    np.testing.assert_allclose(plain.grasp, base.grasp, atol=1e-9)
+    centred = _planner(min_points_between_fingers=1, center_jaws_on_points=True).plan(
+        g, cloud_cam=cloud_cam)
+    offset = centred.grasp[:3, 3] - base.grasp[:3, 3]
+    np.testing.assert_allclose(offset, 0.02 * y, atol=2e-3)  # voxelised cloud: 3 mm cells
+    np.testing.assert_allclose(centred.grasp[:3, :3], base.grasp[:3, :3], atol=1e-9)
+    np.testing.assert_allclose(centred.grasp_row_base[13:16] - base.grasp_row_base[13:16],
+                               offset, atol=1e-6)
+    np.testing.assert_allclose(centred.pre_grasp[:3, 3] - base.pre_grasp[:3, 3], offset,
+                               atol=1e-9)
