@@ -542,23 +542,14 @@ class GraspPlanner:
                 counts['not_checked'] += 1
                 continue
             if cloud is not None:
-                reason = self._cloud_check(cloud, tcp[i], open_width[i])
+                local = self._local_cloud(cloud, tcp[i])
+                reason = self._cloud_check(local, open_width[i])
                 if reason is not None:
                     counts[reason] += 1
                     continue
                 if cfg.center_jaws_on_points:
-                    shift = self._centring_shift(cloud, tcp[i], open_width[i])
-                    moved = tcp[i].copy()
-                    moved[:3, 3] += shift * tcp[i][:3, 1]
-                    point = grasps_base[i, 13:16] + shift * tcp[i][:3, 1]
-                    if shift != 0.0 and np.all(np.r_[moved[:3, 3], point] >= np.r_[lo, lo]) \
-                            and np.all(np.r_[moved[:3, 3], point] <= np.r_[hi, hi]) and \
-                            _lowest_box_z(
-                                self.gripper, moved[None], open_width[i:i + 1])[0] >= \
-                            cfg.table_height + cfg.table_clearance and \
-                            self._cloud_check(cloud, moved, open_width[i]) is None:
-                        tcp[i] = moved
-                        grasps_base[i, 13:16] = point
+                    tcp[i], grasps_base[i, 13:16] = self._centred(
+                        cloud, local, tcp[i], grasps_base[i, 13:16], open_width[i], lo, hi)
             accepted.append(self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
                                             float(open_width[i]), float(angle_deg[i]),
                                             float(rank[i]), n))
@@ -577,13 +568,18 @@ class GraspPlanner:
         pts = pts[pts[:, 2] > cfg.table_height + 0.5 * cfg.table_clearance]
         return voxel_downsample(pts, cfg.cloud_voxel_size)
 
-    def _cloud_check(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray,
-                     open_width: float) -> Optional[str]:
-        cfg = self.config
+    def _local_cloud(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray) -> np.ndarray:
+        """The observed points (base frame, metres) that the gripper can reach from its
+        pre-grasp pose, in the TCP frame (x approach, y closing), metres."""
         reach = (self.gripper.finger_length + self.gripper.palm_depth +
-                 cfg.pre_grasp_distance + self.gripper.max_width)
+                 self.config.pre_grasp_distance + self.gripper.max_width)
         near = np.linalg.norm(cloud_base - T_base_tcp[:3, 3], axis=1) < reach
-        local = (cloud_base[near] - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
+        return (cloud_base[near] - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
+
+    def _cloud_check(self, local: np.ndarray, open_width: float) -> Optional[str]:
+        """``'collision'``, ``'empty'`` or None for TCP-frame points ``local``
+        (:meth:`_local_cloud`) and the jaw opening ``open_width`` (metres)."""
+        cfg = self.config
         solid = np.zeros(len(local), dtype=bool)
         for lo, hi in self.gripper.boxes(open_width, sweep=cfg.pre_grasp_distance).values():
             solid |= points_in_box(local, lo, hi)
@@ -595,15 +591,28 @@ class GraspPlanner:
                 return 'empty'
         return None
 
-    def _centring_shift(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray,
-                        open_width: float) -> float:
-        """Offset along the closing axis (TCP y, metres) that centres the jaws on the
-        observed points between them; 0 without such points."""
-        local = (cloud_base - T_base_tcp[:3, 3]) @ T_base_tcp[:3, :3]
+    def _centred(self, cloud_base: np.ndarray, local: np.ndarray, T_base_tcp: np.ndarray,
+                 point: np.ndarray, open_width: float, lo: np.ndarray, hi: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+        """``(T_base_tcp, grasp point)`` moved along the closing axis (TCP y) so that the
+        jaws are centred on the points between them (midpoint of their extent), when the
+        moved grasp stays in the workspace box ``[lo, hi]``, above the table and passes
+        :meth:`_cloud_check`; else the inputs unchanged. Base frame, metres."""
         inside = local[self.gripper.points_between_jaws(local, open_width)]
         if len(inside) == 0:
-            return 0.0
-        return float(0.5 * (inside[:, 1].min() + inside[:, 1].max()))
+            return T_base_tcp, point
+        step = 0.5 * (inside[:, 1].min() + inside[:, 1].max()) * T_base_tcp[:3, 1]
+        moved = T_base_tcp.copy()
+        moved[:3, 3] += step
+        moved_point = point + step
+        ends = np.stack([moved[:3, 3], moved_point])
+        cfg = self.config
+        if not np.any(step) or np.any(ends < lo) or np.any(ends > hi) or \
+                _lowest_box_z(self.gripper, moved[None], np.array([open_width]))[0] < \
+                cfg.table_height + cfg.table_clearance or \
+                self._cloud_check(self._local_cloud(cloud_base, moved), open_width):
+            return T_base_tcp, point
+        return moved, moved_point
 
     def _make_plan(self, index: int, row_cam: np.ndarray, row_base: np.ndarray,
                    T_base_tcp: np.ndarray, open_width: float, angle_deg: float,
