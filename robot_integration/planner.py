@@ -53,7 +53,7 @@ from .transforms import (ROTATION_ATOL, RigidTransformError, check_rigid_transfo
 __all__ = [
     'GripperModel', 'PlannerConfig', 'PlannedGrasp', 'PlanningFailure', 'GraspPlanner',
     'FILTERS', 'InvalidCameraPoseError', 'check_camera_pose', 'tcp_poses_from_grasps',
-    'voxel_downsample'
+    'voxel_downsample', 'segment_objects', 'centre_offsets'
 ]
 
 #: Names of the planner filters, in the order they are applied.
@@ -170,6 +170,14 @@ class PlannerConfig:
         score_weight: Weight of the grasp score in the ranking.
         verticality_weight: Weight of ``cos(approach angle from straight down)``.
         height_weight: Weight of the TCP height above the table (per metre).
+        centre_weight: Penalty per metre of :attr:`PlannedGrasp.centre_offset`, the
+            horizontal distance from the TCP to the centroid of the observed object segment
+            the grasp point lies on (:func:`segment_objects`); needs the cloud (0: off).
+            Grasp labels of GraspNet score the contacts only, not where the object's mass
+            lies; an off-centre grasp of a wide object tends to close on its edge.
+        segment_voxel_size: Voxel edge of the object segmentation, metres.
+        segment_min_height: Points less than this above the table are not part of any
+            object segment, metres.
         center_jaws_on_points: Move an accepted grasp along its closing axis so that the
             jaws are centred on the observed points between them (midpoint of their extent
             along the closing axis), when the moved grasp passes the same checks; off by
@@ -193,6 +201,9 @@ class PlannerConfig:
     score_weight: float = 1.0
     verticality_weight: float = 0.0
     height_weight: float = 0.0
+    centre_weight: float = 0.0
+    segment_voxel_size: float = 0.006
+    segment_min_height: float = 0.008
     center_jaws_on_points: bool = False
 
     def __post_init__(self) -> None:
@@ -202,12 +213,14 @@ class PlannerConfig:
             if not np.isfinite(getattr(self, name)):
                 problems.append(f'{name} must be finite')
         for name in ('table_clearance', 'width_margin', 'pre_grasp_distance',
-                     'cloud_voxel_size', 'min_camera_height'):
+                     'cloud_voxel_size', 'min_camera_height', 'centre_weight',
+                     'segment_min_height'):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 problems.append(f'{name} must be a finite number >= 0 (metres)')
-        if not (np.isfinite(self.lift_height) and self.lift_height > 0):
-            problems.append('lift_height must be > 0 (metres)')
+        for name in ('lift_height', 'segment_voxel_size'):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                problems.append(f'{name} must be > 0 (metres)')
         for name in ('max_approach_angle_deg', 'max_camera_tilt_deg'):
             if not 0 <= getattr(self, name) <= 180:
                 problems.append(f'{name} must be in [0, 180] degrees')
@@ -242,6 +255,9 @@ class PlannedGrasp:
         lift: float64 (4, 4) ``T_base_tcp`` after lifting straight up.
         grasp_row_base: float32 (17,) the grasp row expressed in the base frame.
         num_candidates: Number of input rows.
+        centre_offset: Horizontal distance (base frame, metres) from the TCP to the
+            centroid of the observed object segment under the grasp point; None without
+            a cloud or without object points.
     """
     index: int
     score: float
@@ -254,6 +270,7 @@ class PlannedGrasp:
     lift: np.ndarray
     grasp_row_base: np.ndarray
     num_candidates: int = 0
+    centre_offset: Optional[float] = None
     ok: bool = dataclasses.field(default=True, init=False)
 
     def to_dict(self) -> dict:
@@ -360,6 +377,60 @@ def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
     # the package's voxel lattice (floor(points / voxel_size)); one point kept per voxel
     _, first = np.unique(voxelize(points, voxel_size).point2voxel, return_index=True)
     return points[np.sort(first)]
+
+
+def segment_objects(points: np.ndarray, *, table_height: float, min_height: float,
+                    voxel_size: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the observed points above the table into connected object segments.
+
+    Points more than ``min_height`` above the table are put on a voxel grid of edge
+    ``voxel_size``; occupied voxels that touch (26-neighbourhood) form one segment. Objects
+    in contact share a segment.
+
+    Args:
+        points: (M, 3) observed points, base frame (z up), metres.
+        table_height: z of the table top, metres.
+        min_height: Height above the table below which a point is table, metres.
+        voxel_size: Voxel edge, metres.
+
+    Returns:
+        tuple: ``(object_points (K, 3), labels int64 (K,) in [0, S), centroids_xy (S, 2))``,
+        the centroid being the mean x, y of a segment's points (base frame, metres).
+    """
+    from scipy import ndimage
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    pts = pts[pts[:, 2] > table_height + min_height]
+    if len(pts) == 0:
+        return pts, np.zeros(0, np.int64), np.zeros((0, 2))
+    cells = np.floor((pts - pts.min(axis=0)) / voxel_size).astype(np.int64)
+    grid = np.zeros(cells.max(axis=0) + 1, dtype=bool)
+    grid[tuple(cells.T)] = True
+    components, num = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
+    labels = components[tuple(cells.T)].astype(np.int64) - 1
+    size = np.bincount(labels, minlength=num)
+    centroids = np.stack([np.bincount(labels, weights=pts[:, k], minlength=num)
+                          for k in (0, 1)], axis=1) / size[:, None]
+    return pts, labels, centroids
+
+
+def centre_offsets(tcp_xy: np.ndarray, grasp_points: np.ndarray, object_points: np.ndarray,
+                   labels: np.ndarray, centroids_xy: np.ndarray) -> np.ndarray:
+    """Horizontal distance from each TCP to the centroid of the segment of the object
+    point nearest to its grasp point (:func:`segment_objects`); NaN without object points.
+
+    Args:
+        tcp_xy: (N, 2) TCP positions, base frame x, y, metres.
+        grasp_points: (N, 3) grasp points, base frame, metres.
+        object_points, labels, centroids_xy: the output of :func:`segment_objects`.
+
+    Returns:
+        np.ndarray: float64 (N,) metres.
+    """
+    if len(object_points) == 0:
+        return np.full(len(tcp_xy), np.nan)
+    from scipy.spatial import cKDTree
+    _, nearest = cKDTree(object_points).query(grasp_points)
+    return np.linalg.norm(tcp_xy - centroids_xy[labels[nearest]], axis=1)
 
 
 def _lowest_box_z(gripper: GripperModel, T_base_tcp: np.ndarray,
@@ -527,13 +598,19 @@ class GraspPlanner:
         lowest = _lowest_box_z(self.gripper, tcp, open_width)
         reject(lowest < cfg.table_height + cfg.table_clearance, 'below_table')
 
-        rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
-                cfg.height_weight * (tcp[:, 2, 3] - cfg.table_height))
-        order = [i for i in np.argsort(-rank, kind='stable') if alive[i]]
-
         cloud = None
         if cloud_cam is not None and cfg.check_collision:
             cloud = self._cloud_in_base(cloud_cam, T_base_cam)
+        offset = np.full(n, np.nan)
+        if cloud is not None:
+            segments = segment_objects(cloud, table_height=cfg.table_height,
+                                       min_height=cfg.segment_min_height,
+                                       voxel_size=cfg.segment_voxel_size)
+            offset = centre_offsets(tcp[:, :2, 3], gpoint, *segments)
+        rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
+                cfg.height_weight * (tcp[:, 2, 3] - cfg.table_height) -
+                cfg.centre_weight * np.nan_to_num(offset, nan=0.0))
+        order = [i for i in np.argsort(-rank, kind='stable') if alive[i]]
 
         accepted: List[PlannedGrasp] = []
         for k, i in enumerate(order):
@@ -550,9 +627,12 @@ class GraspPlanner:
                 if cfg.center_jaws_on_points:
                     tcp[i], grasps_base[i, 13:16] = self._centred(
                         cloud, local, tcp[i], grasps_base[i, 13:16], open_width[i], lo, hi)
-            accepted.append(self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
-                                            float(open_width[i]), float(angle_deg[i]),
-                                            float(rank[i]), n))
+            plan = self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
+                                   float(open_width[i]), float(angle_deg[i]),
+                                   float(rank[i]), n)
+            if np.isfinite(offset[i]):
+                plan.centre_offset = float(offset[i])
+            accepted.append(plan)
         if not accepted:
             return PlanningFailure('all_rejected', 'every grasp candidate was rejected',
                                    counts, n)

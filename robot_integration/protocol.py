@@ -226,7 +226,9 @@ def _grasp_summary(plan) -> Dict[str, Any]:
     return dict(score=round(float(plan.score), 5), width=round(float(plan.width), 5),
                 open_width=round(float(plan.open_width), 5),
                 approach_angle_deg=round(float(plan.approach_angle_deg), 3),
-                tcp=np.round(plan.grasp[:3, 3], 5).tolist(), source_index=int(plan.index))
+                tcp=np.round(plan.grasp[:3, 3], 5).tolist(), source_index=int(plan.index),
+                centre_offset=None if plan.centre_offset is None else
+                round(float(plan.centre_offset), 5))
 
 
 class RepeatFilter:

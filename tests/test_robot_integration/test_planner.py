@@ -7,7 +7,7 @@ from robot_integration.executor import Executor, Observation, UnsafeCommandError
 from robot_integration.grasp_sources import InferencerGraspSource, as_grasp_array
 from robot_integration.pipeline import perceive_and_plan
 from robot_integration.planner import (GraspPlanner, PlannedGrasp, PlannerConfig,
-                                       PlanningFailure)
+                                       PlanningFailure, centre_offsets, segment_objects)
 from robot_integration.transforms import (camera_pose_looking_down, invert_transform,
                                           make_transform)
 
@@ -254,7 +254,8 @@ def test_lowest_box_z_matches_corners():
     dict(max_approach_angle_deg=-1.0), dict(max_camera_tilt_deg=200.0),
     dict(collision_max_points=-1), dict(max_collision_checks=0),
     dict(score_weight=float('inf')), dict(workspace_min=(0.9, -0.4, -0.05)),
-    dict(workspace_max=(0.9, 0.4))])
+    dict(workspace_max=(0.9, 0.4)), dict(centre_weight=-1.0),
+    dict(segment_voxel_size=0.0)])
 def test_planner_config_rejects_meaningless_settings(bad):
     with pytest.raises(ValueError, match='PlannerConfig: ' + next(iter(bad)).split('_')[0]):
         PlannerConfig(**{**CFG, **bad})
@@ -281,3 +282,72 @@ def test_jaws_centred_on_the_points_between_them():
                                offset, atol=1e-6)
     np.testing.assert_allclose(centred.pre_grasp[:3, 3] - base.pre_grasp[:3, 3], offset,
                                atol=1e-9)
+
+
+def _block_top(x0, x1, y0, y1, z, step=0.005):
+    """Points of a horizontal rectangle (base frame, metres), ``step`` apart."""
+    xs = np.arange(x0, x1 + 1e-9, step)
+    ys = np.arange(y0, y1 + 1e-9, step)
+    return np.array([[x, y, z] for x in xs for y in ys])
+
+
+def test_segment_objects_splits_separate_objects_and_drops_the_table():
+    left = _block_top(0.40, 0.44, -0.02, 0.02, 0.05)
+    right = _block_top(0.50, 0.56, 0.00, 0.03, 0.03)
+    table = _block_top(0.30, 0.70, -0.10, 0.10, 0.002, step=0.02)
+    pts, labels, centroids = segment_objects(np.concatenate([table, left, right]),
+                                             table_height=0.0, min_height=0.008,
+                                             voxel_size=0.006)
+    assert len(pts) == len(left) + len(right) and len(centroids) == 2
+    # labels follow the input order: the left block's points come first
+    np.testing.assert_array_equal(labels, [0] * len(left) + [1] * len(right))
+    np.testing.assert_allclose(centroids, [[0.42, 0.0], [0.53, 0.015]], atol=1e-12)
+    # a sloped strip of points bridging the 6 cm gap joins them into one segment
+    xs = np.linspace(0.44, 0.50, 31)
+    bridge = np.c_[xs, np.zeros_like(xs), np.linspace(0.05, 0.03, 31)]
+    pts, labels, centroids = segment_objects(np.concatenate([left, right, bridge]),
+                                             table_height=0.0, min_height=0.008,
+                                             voxel_size=0.006)
+    assert len(centroids) == 1
+    np.testing.assert_allclose(centroids[0], pts[:, :2].mean(axis=0), atol=1e-12)
+    # nothing above the table: no segment, offsets undefined
+    pts, labels, centroids = segment_objects(table, table_height=0.0, min_height=0.008,
+                                             voxel_size=0.006)
+    assert pts.shape == (0, 3) and centroids.shape == (0, 2)
+    assert np.isnan(centre_offsets(np.zeros((2, 2)), np.zeros((2, 3)), pts, labels,
+                                   centroids)).all()
+
+
+def test_centre_offsets_use_the_segment_under_the_grasp_point():
+    left = _block_top(0.40, 0.44, -0.02, 0.02, 0.05)   # centroid (0.42, 0)
+    right = _block_top(0.50, 0.56, 0.00, 0.03, 0.03)   # centroid (0.53, 0.015)
+    segments = segment_objects(np.concatenate([left, right]), table_height=0.0,
+                               min_height=0.008, voxel_size=0.006)
+    tcp_xy = np.array([[0.44, 0.0], [0.50, 0.015]])
+    grasp_points = np.array([[0.44, 0.0, 0.06], [0.505, 0.015, 0.035]])
+    np.testing.assert_allclose(centre_offsets(tcp_xy, grasp_points, *segments),
+                               [0.02, 0.03], atol=1e-12)
+
+
+def test_centre_weight_prefers_grasps_near_the_object_centre():
+    """A 12 x 6 cm block top at z = 5 cm centred on (0.5, 0): a top-down grasp at its centre
+    (score 0.5) and one 4.5 cm from it along x (score 0.6). The score alone picks the edge
+    grasp; 10 per metre of horizontal offset from the segment centroid picks the centre."""
+    top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05)
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    # camera 0.6 m above the table looking down: camera z = 0.55 is base z = 0.05
+    centre = _grasp_cam([0.0, 0.0, 0.55], score=0.5)
+    t_edge = (invert_transform(T_BASE_CAM) @ [0.545, 0.0, 0.05, 1.0])[:3]
+    edge = _grasp_cam(t_edge, score=0.6)
+    rows = np.concatenate([centre, edge])
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0)
+    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    assert [p.index for p in plans] == [1, 0]
+    np.testing.assert_allclose([p.centre_offset for p in plans], [0.045, 0.0], atol=1e-9)
+    plans, _ = _planner(centre_weight=10.0, **kw).plan_all(rows, cloud_cam=cloud_cam,
+                                                         max_results=2)
+    assert [p.index for p in plans] == [0, 1]
+    np.testing.assert_allclose([p.rank_value for p in plans], [0.5, 0.6 - 0.45], atol=1e-9)
+    # without a cloud there is no segment: no offset, no effect on the ranking
+    plan = _planner(centre_weight=10.0, **kw).plan(rows)
+    assert plan.index == 1 and plan.centre_offset is None
