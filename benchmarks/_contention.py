@@ -36,5 +36,7 @@ def describe_runtime() -> str:
     import torch
 
     from graspcontrast_mm.cpu_runtime import cpu_runtime_report
+    from graspcontrast_mm.ops import get_rulebook_algorithm, get_rulebook_gemm_dtype
     return (f'torch {torch.__version__}, {torch.get_num_threads()} thread(s), '
-            f'{len(os.sched_getaffinity(0))} core(s) available, {cpu_runtime_report()}')
+            f'{len(os.sched_getaffinity(0))} core(s) available, {cpu_runtime_report()}, '
+            f'sparse conv {get_rulebook_algorithm()} with {get_rulebook_gemm_dtype()} GEMMs')

@@ -39,6 +39,7 @@ import torch
 from mmdet3d.structures import Det3DDataSample
 from mmengine.optim import OptimWrapper
 
+from _contention import describe_runtime
 from graspcontrast_mm.models.detectors.gsnet import GSNet
 from graspcontrast_mm.models.heads import decode_grasps, pack_grasp_labels, postprocess_grasps
 from graspcontrast_mm.structures.points import voxelize
@@ -181,6 +182,7 @@ def main() -> None:
         model.graspable_head.conv_graspable.weight.mul_(0.0)
         model.graspable_head.conv_graspable.bias.copy_(torch.tensor([-5.0, 5.0, 1.0]))
     num_params = sum(p.numel() for p in model.parameters())
+    print(describe_runtime())
     print(f'GSNet CPU benchmark: {args.num_points} points, {len(inputs["coords"])} voxels '
           f'(5 mm), {model.num_seeds} seeds, {num_params / 1e6:.2f} M parameters, '
           f'{args.threads} torch thread(s), median of {args.repeats} runs')

@@ -36,6 +36,8 @@ import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch l
 import numpy as np
 import torch
 
+from _contention import describe_runtime
+
 REALDATA = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'shared', 'realdata',
                     'graspnet_kinect_frame')
 STAGES = ('preprocess', 'model', 'backbone', 'heads', 'nms', 'collision_filter', 'picture')
@@ -110,6 +112,7 @@ def main():
                              voxels=s['num_voxels']))
         results[clock_name] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     med = results['wall']
+    print(describe_runtime())
     print(f'GraspInferencer CPU latency: {desc}, {args.num_points} points, full GSNet '
           f'(random weights{"" if args.no_bias else ", every point graspable"}), '
           f'{args.threads} torch thread(s), median of {args.repeats}; load average '

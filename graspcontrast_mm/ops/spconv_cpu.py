@@ -48,6 +48,16 @@ memory stays ``O(P * C)`` for ``P`` rule-book pairs). Two algorithms compute the
 
 The algorithm is chosen with :func:`set_rulebook_algorithm` or the environment variable
 ``GRASPCONTRAST_SPCONV_CPU_ALGO`` (``bucketed`` / ``per_offset``).
+
+GEMM precision (``bucketed`` only): by default the batched GEMMs run in the features'
+dtype (float32), and the result matches a dense ``conv3d`` to float32 rounding. With
+:func:`set_rulebook_gemm_dtype` (``'bfloat16'``) or the environment variable
+``GRASPCONTRAST_SPCONV_CPU_GEMM_DTYPE=bfloat16``, float32 features and weights are rounded to
+bfloat16 for the GEMMs only (as torch's CPU autocast does for ``mm``); the products are
+summed into the output rows, and the weight gradients returned, in float32. On CPUs with
+AMX or AVX-512 BF16 units the GEMMs are then several times faster; elsewhere they are
+slower. The relative error per conv is that of bfloat16 (about 2^-8); it is a training and
+inference option, never used by the exactness tests.
 :func:`apply_spconv_cpu_fixes` installs it by wrapping the three functional entry points
 that spconv's layers call (``spconv.pytorch.functional.indice_subm_conv``,
 ``indice_conv`` and ``indice_inverse_conv``); the wrappers send CPU tensors to
@@ -83,7 +93,8 @@ from torch import Tensor
 __all__ = [
     'rulebook_conv', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes',
     'spconv_cpu_fixes_enabled', 'spconv_cpu_fixes', 'ENV_VAR', 'ALGORITHM_ENV_VAR',
-    'RULEBOOK_ALGORITHMS', 'set_rulebook_algorithm', 'get_rulebook_algorithm', 'MAX_BUCKETS'
+    'RULEBOOK_ALGORITHMS', 'set_rulebook_algorithm', 'get_rulebook_algorithm', 'MAX_BUCKETS',
+    'GEMM_DTYPE_ENV_VAR', 'GEMM_DTYPES', 'set_rulebook_gemm_dtype', 'get_rulebook_gemm_dtype'
 ]
 
 #: Environment variable; ``0`` stops :mod:`graspcontrast_mm.ops` from applying the fix.
@@ -94,6 +105,10 @@ ALGORITHM_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_ALGO'
 RULEBOOK_ALGORITHMS = ('bucketed', 'per_offset')
 #: Most batched GEMMs per conv of the ``bucketed`` algorithm.
 MAX_BUCKETS = 6
+#: Environment variable choosing the GEMM dtype of the ``bucketed`` algorithm.
+GEMM_DTYPE_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_GEMM_DTYPE'
+#: GEMM dtypes of :func:`set_rulebook_gemm_dtype` (``float32``: the features' own dtype).
+GEMM_DTYPES = {'float32': None, 'bfloat16': torch.bfloat16}
 
 
 def _algorithm_from_env() -> str:
@@ -127,6 +142,40 @@ def set_rulebook_algorithm(name: str) -> str:
 def get_rulebook_algorithm() -> str:
     """The CPU algorithm :func:`rulebook_conv` uses when none is passed."""
     return _ALGORITHM
+
+
+def _gemm_dtype_from_env() -> str:
+    name = os.environ.get(GEMM_DTYPE_ENV_VAR, 'float32').strip().lower() or 'float32'
+    if name not in GEMM_DTYPES:
+        raise ValueError(f'{GEMM_DTYPE_ENV_VAR}={name!r}: expected one of '
+                         f'{tuple(GEMM_DTYPES)}')
+    return name
+
+
+_GEMM_DTYPE = _gemm_dtype_from_env()
+
+
+def set_rulebook_gemm_dtype(name: str) -> str:
+    """Choose the GEMM dtype of the ``bucketed`` algorithm for the whole process.
+
+    Args:
+        name: ``'float32'`` (default: the features' dtype, exact to float32 rounding) or
+            ``'bfloat16'`` (float32 features and weights rounded to bfloat16 for the GEMMs;
+            sums and gradients in float32; see the module docstring).
+
+    Returns:
+        The previous setting, so that a caller can restore it.
+    """
+    global _GEMM_DTYPE
+    if name not in GEMM_DTYPES:
+        raise ValueError(f'unknown GEMM dtype {name!r}; expected one of {tuple(GEMM_DTYPES)}')
+    before, _GEMM_DTYPE = _GEMM_DTYPE, name
+    return before
+
+
+def get_rulebook_gemm_dtype() -> str:
+    """The GEMM dtype of the ``bucketed`` algorithm (``'float32'`` or ``'bfloat16'``)."""
+    return _GEMM_DTYPE
 
 # name in spconv.pytorch.functional -> (subm, inverse)
 _ENTRY_POINTS = {
@@ -354,27 +403,33 @@ class _BucketedConvFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, features: Tensor, weight: Tensor, plan: _BucketPlan, num_out: int,
-                subm: bool) -> Tensor:
+                subm: bool, gemm_dtype: Optional[torch.dtype]) -> Tensor:
         c_out, c_in = weight.shape[0], weight.shape[-1]
-        w = weight.reshape(c_out, -1, c_in)  # (C_out, K, C_in)
+        # GEMM operands, possibly rounded to gemm_dtype; sums stay in the features' dtype
+        x = features if gemm_dtype is None else features.to(gemm_dtype)
+        w = weight.reshape(c_out, -1, c_in).to(x.dtype)  # (C_out, K, C_in)
+        centre = w.shape[1] // 2
         if plan.total:
-            gathered = features.index_select(0, plan.in_rows_fwd)  # (P, C_in)
-            products = features.new_empty((plan.total, c_out))
+            gathered = x.index_select(0, plan.in_rows_fwd)  # (P, C_in)
+            products = x.new_empty((plan.total, c_out))
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
                 torch.bmm(gathered[start:stop].view(num, length, c_in),
                           w[:, offsets].permute(1, 2, 0),
                           out=products[start:stop].view(num, length, c_out))
-            out = _BucketPlan.scatter(plan.scatter_out, products)
-            if subm:
-                out.addmm_(features, w[:, w.shape[1] // 2].t())
+            out = _BucketPlan.scatter(plan.scatter_out, products.to(features.dtype))
+            if subm and x is features:
+                out.addmm_(features, w[:, centre].t())
+            elif subm:
+                out += x.mm(w[:, centre].t()).to(features.dtype)
         elif subm:
-            out = features.mm(w[:, w.shape[1] // 2].t())
+            out = x.mm(w[:, centre].t()).to(features.dtype)
         else:
             out = features.new_zeros((num_out, c_out))
         ctx.save_for_backward(features, weight)
         ctx.plan = plan
         ctx.subm = subm
+        ctx.gemm_dtype = gemm_dtype
         return out
 
     @staticmethod
@@ -382,42 +437,49 @@ class _BucketedConvFunction(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):
         features, weight = ctx.saved_tensors
         plan = ctx.plan
+        dtype = features.dtype
         c_out, c_in = weight.shape[0], weight.shape[-1]
-        w = weight.reshape(c_out, -1, c_in)
+        gemm_dtype = dtype if ctx.gemm_dtype is None else ctx.gemm_dtype
+        x = features.to(gemm_dtype)
+        w = weight.reshape(c_out, -1, c_in).to(gemm_dtype)
         centre = w.shape[1] // 2
         grad_out = grad_out.contiguous()
+        g_out = grad_out.to(gemm_dtype)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_w = torch.zeros_like(w) if need_w else None
+        grad_w = weight.new_zeros(w.shape) if need_w else None
         grad_features = None
         if plan.total:
             # padded pairs read the appended zero rows, so they add nothing
-            grad_rows = _append_zero_row(grad_out).index_select(0, plan.out_rows)
+            grad_rows = _append_zero_row(g_out).index_select(0, plan.out_rows)
             if need_w:
-                gathered = _append_zero_row(features).index_select(0, plan.in_rows)
+                gathered = _append_zero_row(x).index_select(0, plan.in_rows)
             if need_x:
-                grad_gathered = features.new_empty((plan.total, c_in))
+                grad_gathered = x.new_empty((plan.total, c_in))
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
                 g = grad_rows[start:stop].view(num, length, c_out)
                 if need_w:
                     gw = torch.bmm(gathered[start:stop].view(num, length, c_in)
                                    .transpose(1, 2), g)  # (num, C_in, C_out)
-                    grad_w[:, offsets] = gw.permute(2, 0, 1)
+                    grad_w[:, offsets] = gw.permute(2, 0, 1).to(dtype)
                 if need_x:
                     torch.bmm(g, w[:, offsets].transpose(0, 1),
                               out=grad_gathered[start:stop].view(num, length, c_in))
             if need_x:
-                grad_features = _BucketPlan.scatter(plan.scatter_in, grad_gathered)
+                grad_features = _BucketPlan.scatter(plan.scatter_in,
+                                                    grad_gathered.to(dtype))
         elif need_x:
             grad_features = torch.zeros_like(features)
         if ctx.subm:
-            if need_x:
+            if need_x and g_out is grad_out:
                 grad_features.addmm_(grad_out, w[:, centre])
+            elif need_x:
+                grad_features += g_out.mm(w[:, centre]).to(dtype)
             if need_w:
-                grad_w[:, centre] = grad_out.t().mm(features)
+                grad_w[:, centre] = g_out.t().mm(x).to(dtype)
         if need_w:
             grad_w = grad_w.reshape(weight.shape)
-        return grad_features, grad_w, None, None, None
+        return grad_features, grad_w, None, None, None, None
 
 
 def rulebook_conv(features: Tensor,
@@ -467,8 +529,9 @@ def rulebook_conv(features: Tensor,
         plan = _bucket_plan(indice_pairs, indice_pair_num, features.shape[0],
                             int(num_out), subm=subm, inverse=inverse,
                             device=features.device)
+        gemm_dtype = GEMM_DTYPES[_GEMM_DTYPE] if features.dtype == torch.float32 else None
         out = _BucketedConvFunction.apply(features.contiguous(), weight, plan,
-                                          int(num_out), subm)
+                                          int(num_out), subm, gemm_dtype)
     else:
         segments = _rulebook_segments(
             indice_pairs.to(features.device), indice_pair_num, subm=subm,
