@@ -346,12 +346,22 @@ class _BucketPlan:
         self.in_rows_fwd = torch.where(self.in_rows == num_in, 0, self.in_rows)
         self.out_rows = torch.cat(out_rows) if out_rows else empty
         self.scatter_out = self._csr(self.out_rows, num_out)
-        self.scatter_in = self._csr(self.in_rows, num_in)
+        self._num_in = num_in
+        self._scatter_in = None
+
+    @property
+    def scatter_in(self):
+        """CSR structure of the backward scatter; built on the first backward (inference
+        never needs it)."""
+        if self._scatter_in is None:
+            self._scatter_in = self._csr(self.in_rows, self._num_in)
+        return self._scatter_in
 
     def _csr(self, rows: Tensor, num_rows: int):
         valid = rows < num_rows
         cols = torch.nonzero(valid).squeeze(1)
-        rows_sorted, order = torch.sort(rows[valid], stable=True)
+        # int32 keys sort about twice as fast as int64 (rows < num_rows < 2**31)
+        rows_sorted, order = torch.sort(rows[valid].to(torch.int32), stable=True)
         crow = torch.zeros(num_rows + 1, dtype=torch.long, device=rows.device)
         crow[1:] = torch.cumsum(torch.bincount(rows_sorted, minlength=num_rows), 0)
         return crow, cols[order], (num_rows, self.total)
@@ -394,6 +404,16 @@ def _bucket_plan(indice_pairs: Tensor, indice_pair_num: Tensor, num_in: int,
     return plan
 
 
+def _bmm_into(out: Tensor, a: Tensor, b: Tensor) -> None:
+    """``out[...] = a @ b`` (batched); ``a @ b`` is computed in the operands' dtype and
+    converted when ``out`` has another one (copying into an existing buffer is several
+    times cheaper than converting into a fresh one, which page-faults)."""
+    if out.dtype == a.dtype:
+        torch.bmm(a, b, out=out)
+    else:
+        out.copy_(torch.bmm(a, b))
+
+
 def _append_zero_row(x: Tensor) -> Tensor:
     return torch.cat([x, x.new_zeros((1, x.shape[1]))])
 
@@ -411,13 +431,13 @@ class _BucketedConvFunction(torch.autograd.Function):
         centre = w.shape[1] // 2
         if plan.total:
             gathered = x.index_select(0, plan.in_rows_fwd)  # (P, C_in)
-            products = x.new_empty((plan.total, c_out))
+            products = features.new_empty((plan.total, c_out))
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
-                torch.bmm(gathered[start:stop].view(num, length, c_in),
-                          w[:, offsets].permute(1, 2, 0),
-                          out=products[start:stop].view(num, length, c_out))
-            out = _BucketPlan.scatter(plan.scatter_out, products.to(features.dtype))
+                _bmm_into(products[start:stop].view(num, length, c_out),
+                          gathered[start:stop].view(num, length, c_in),
+                          w[:, offsets].permute(1, 2, 0))
+            out = _BucketPlan.scatter(plan.scatter_out, products)
             if subm and x is features:
                 out.addmm_(features, w[:, centre].t())
             elif subm:
@@ -454,7 +474,7 @@ class _BucketedConvFunction(torch.autograd.Function):
             if need_w:
                 gathered = _append_zero_row(x).index_select(0, plan.in_rows)
             if need_x:
-                grad_gathered = x.new_empty((plan.total, c_in))
+                grad_gathered = features.new_empty((plan.total, c_in))
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
                 g = grad_rows[start:stop].view(num, length, c_out)
@@ -463,11 +483,10 @@ class _BucketedConvFunction(torch.autograd.Function):
                                    .transpose(1, 2), g)  # (num, C_in, C_out)
                     grad_w[:, offsets] = gw.permute(2, 0, 1).to(dtype)
                 if need_x:
-                    torch.bmm(g, w[:, offsets].transpose(0, 1),
-                              out=grad_gathered[start:stop].view(num, length, c_in))
+                    _bmm_into(grad_gathered[start:stop].view(num, length, c_in), g,
+                              w[:, offsets].transpose(0, 1))
             if need_x:
-                grad_features = _BucketPlan.scatter(plan.scatter_in,
-                                                    grad_gathered.to(dtype))
+                grad_features = _BucketPlan.scatter(plan.scatter_in, grad_gathered)
         elif need_x:
             grad_features = torch.zeros_like(features)
         if ctx.subm:
