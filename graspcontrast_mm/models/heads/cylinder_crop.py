@@ -117,12 +117,26 @@ def cylinder_group(points: Tensor,
     if features.dim() != 3 or features.shape[0] != b or features.shape[2] != points.shape[1]:
         raise ValueError(f'features must be (B, C, N) = ({b}, C, {points.shape[1]}), got '
                          f'{tuple(features.shape)}')
+    local = _local_coordinates(points, centers, rotations, idx, radius)
+    return torch.cat([local.permute(0, 3, 1, 2), _gather_columns(features, idx)], dim=1)
+
+
+def _local_coordinates(points: Tensor, centers: Tensor, rotations: Tensor, idx: Tensor,
+                       radius: float) -> Tensor:
+    """``(B, M, S, 3)`` gripper-frame coordinates ``R^T (p - c) / radius`` of the grouped
+    points (arguments of :func:`cylinder_group`)."""
+    b, m, s = idx.shape
     flat = idx.reshape(b, m * s)
     grouped_xyz = torch.gather(points, 1, flat[..., None].expand(-1, -1, 3)).view(b, m, s, 3)
-    local = torch.matmul((grouped_xyz - centers[:, :, None, :]) / radius, rotations)
+    return torch.matmul((grouped_xyz - centers[:, :, None, :]) / radius, rotations)
+
+
+def _gather_columns(features: Tensor, idx: Tensor) -> Tensor:
+    """``(B, C, M, S)`` columns ``idx`` (B, M, S) of channel-first ``features`` (B, C, N)."""
+    b, m, s = idx.shape
     c = features.shape[1]
-    grouped_feats = torch.gather(features, 2, flat[:, None, :].expand(-1, c, -1))
-    return torch.cat([local.permute(0, 3, 1, 2), grouped_feats.view(b, c, m, s)], dim=1)
+    flat = idx.reshape(b, 1, m * s).expand(-1, c, -1)
+    return torch.gather(features, 2, flat).view(b, c, m, s)
 
 
 @MODELS.register_module()
@@ -205,6 +219,13 @@ class CylinderCropHead(BaseModule):
         idx = cylinder_query(points.detach(), seed_xyz.detach(), rotations.detach(),
                              radius=self.radius, hmin=self.hmin, hmax=self.hmax,
                              num_samples=self.num_samples, chunk_size=self.chunk_size)
-        grouped = cylinder_group(points, seed_xyz, rotations, point_feats, idx,
-                                 radius=self.radius)
-        return self.mlps(grouped).max(dim=-1).values
+        # The first layer, a 1x1 conv of cylinder_group's (3 + C) channels, is linear, so its
+        # feature part commutes with the gather: project each point's C features once and
+        # gather the projections, instead of gathering C features per (seed, sample).
+        # Same function as self.mlps(cylinder_group(...)); about 16x fewer FLOPs there.
+        weight = self.mlps[0].weight[:, :, 0, 0]  # (W1, 3 + C)
+        projected = torch.matmul(weight[:, 3:], point_feats)  # (B, W1, N)
+        local = _local_coordinates(points, seed_xyz, rotations, idx, self.radius)
+        first = _gather_columns(projected, idx) + torch.einsum(
+            'oc,bmsc->boms', weight[:, :3], local)
+        return self.mlps[1:](first).max(dim=-1).values

@@ -55,7 +55,10 @@ class GraspableHead(BaseModule):
                 or point_feats.shape[1] != self.in_channels:
             raise ValueError(f'point_feats must be (N, {self.in_channels}), got '
                              f'{tuple(getattr(point_feats, "shape", ()))}')
-        out = self.conv_graspable(point_feats.t().unsqueeze(0))[0].t()  # (N, 3)
+        # the reference's 1x1 Conv1d, applied to the row-major (N, C) features as a linear
+        # map: a channel-first copy of every point's features cost more than the product
+        out = F.linear(point_feats, self.conv_graspable.weight[:, :, 0],
+                       self.conv_graspable.bias)  # (N, 3)
         return out[:, :2], out[:, 2]
 
 

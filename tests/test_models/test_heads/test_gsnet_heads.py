@@ -195,6 +195,38 @@ def test_cylinder_group_local_frame():
 
 
 # --------------------------------------------------------------------------- labels
+def test_crop_head_equals_its_mlp_on_the_grouped_channels():
+    """The crop head projects point features before gathering them; forward and gradients
+    equal the reference composition mlps(cylinder_group(...)) -> max over samples."""
+    torch.manual_seed(3)
+    head = CylinderCropHead(in_channels=12, mlp_channels=(10, 7), num_samples=6).double()
+    head.train()
+    pts = torch.rand(2, 60, 3, dtype=torch.float64) * 0.08
+    rot = approach_to_rotation(torch.nn.functional.normalize(
+        torch.randn(2 * 60, 3, dtype=torch.float64), dim=1)).view(2, 60, 3, 3)
+    feats = torch.randn(2, 12, 60, dtype=torch.float64, requires_grad=True)
+    out = head(pts, feats, rot)
+    grads = torch.autograd.grad(out.square().sum(), [feats, head.mlps[0].weight])
+    idx = cylinder_query(pts, pts, rot, radius=head.radius, hmin=head.hmin, hmax=head.hmax,
+                         num_samples=head.num_samples)
+    ref = head.mlps(cylinder_group(pts, pts, rot, feats, idx, radius=head.radius))
+    ref = ref.max(dim=-1).values
+    ref_grads = torch.autograd.grad(ref.square().sum(), [feats, head.mlps[0].weight])
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_graspable_head_is_the_reference_1x1_conv():
+    torch.manual_seed(4)
+    head = GraspableHead(in_channels=9).double()
+    feats = torch.randn(50, 9, dtype=torch.float64)
+    obj, grs = head(feats)
+    ref = head.conv_graspable(feats.t().unsqueeze(0))[0].t()  # the reference's Conv1d
+    torch.testing.assert_close(obj, ref[:, :2], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grs, ref[:, 2], rtol=1e-12, atol=1e-12)
+
+
 def test_grasp_labels_to_targets():
     rng = np.random.default_rng(0)
     points = rng.normal(size=(5, 3))
