@@ -111,15 +111,25 @@ GEMM_DTYPE_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_GEMM_DTYPE'
 GEMM_DTYPES = {'float32': None, 'bfloat16': torch.bfloat16}
 
 
-def _algorithm_from_env() -> str:
-    name = os.environ.get(ALGORITHM_ENV_VAR, 'bucketed').strip().lower() or 'bucketed'
-    if name not in RULEBOOK_ALGORITHMS:
-        raise ValueError(f'{ALGORITHM_ENV_VAR}={name!r}: expected one of '
-                         f'{RULEBOOK_ALGORITHMS}')
+def _env_choice(variable: str, default: str, choices) -> str:
+    """The value of an environment variable (case and spaces ignored; unset or empty:
+    ``default``), which must be one of ``choices``."""
+    name = os.environ.get(variable, default).strip().lower() or default
+    if name not in choices:
+        raise ValueError(f'{variable}={name!r}: expected one of {tuple(choices)}')
     return name
 
 
+def _algorithm_from_env() -> str:
+    return _env_choice(ALGORITHM_ENV_VAR, 'bucketed', RULEBOOK_ALGORITHMS)
+
+
+def _gemm_dtype_from_env() -> str:
+    return _env_choice(GEMM_DTYPE_ENV_VAR, 'float32', GEMM_DTYPES)
+
+
 _ALGORITHM = _algorithm_from_env()
+_GEMM_DTYPE = _gemm_dtype_from_env()
 
 
 def set_rulebook_algorithm(name: str) -> str:
@@ -142,17 +152,6 @@ def set_rulebook_algorithm(name: str) -> str:
 def get_rulebook_algorithm() -> str:
     """The CPU algorithm :func:`rulebook_conv` uses when none is passed."""
     return _ALGORITHM
-
-
-def _gemm_dtype_from_env() -> str:
-    name = os.environ.get(GEMM_DTYPE_ENV_VAR, 'float32').strip().lower() or 'float32'
-    if name not in GEMM_DTYPES:
-        raise ValueError(f'{GEMM_DTYPE_ENV_VAR}={name!r}: expected one of '
-                         f'{tuple(GEMM_DTYPES)}')
-    return name
-
-
-_GEMM_DTYPE = _gemm_dtype_from_env()
 
 
 def set_rulebook_gemm_dtype(name: str) -> str:
