@@ -211,8 +211,10 @@ def voxelize(points: np.ndarray, voxel_size: float) -> VoxelGrid:
                                                  return_counts=True)
     point2voxel = point2voxel.reshape(-1).astype(np.int64)
     coords = np.stack(np.unravel_index(unique_keys, dims), axis=1).astype(np.int32)
-    sums = np.zeros((unique_keys.shape[0], 3), dtype=np.float64)
-    np.add.at(sums, point2voxel, points.astype(np.float64))
+    # per-voxel sums in point order (what np.add.at computes, several times faster)
+    pts64 = points.astype(np.float64)
+    sums = np.stack([np.bincount(point2voxel, weights=pts64[:, k],
+                                 minlength=unique_keys.shape[0]) for k in range(3)], axis=1)
     voxel_points = (sums / counts[:, None]).astype(np.float32)
     return VoxelGrid(coords=coords, point2voxel=point2voxel, voxel_points=voxel_points,
                      voxel_origin=grid_min.astype(np.float64) * voxel_size,
