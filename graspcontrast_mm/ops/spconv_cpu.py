@@ -58,6 +58,7 @@ summed into the output rows, and the weight gradients returned, in float32. On C
 AMX or AVX-512 BF16 units the GEMMs are then several times faster; elsewhere they are
 slower. The relative error per conv is that of bfloat16 (about 2^-8); it is a training and
 inference option, never used by the exactness tests.
+
 :func:`apply_spconv_cpu_fixes` installs it by wrapping the three functional entry points
 that spconv's layers call (``spconv.pytorch.functional.indice_subm_conv``,
 ``indice_conv`` and ``indice_inverse_conv``); the wrappers send CPU tensors to
@@ -175,6 +176,7 @@ def set_rulebook_gemm_dtype(name: str) -> str:
 def get_rulebook_gemm_dtype() -> str:
     """The GEMM dtype of the ``bucketed`` algorithm (``'float32'`` or ``'bfloat16'``)."""
     return _GEMM_DTYPE
+
 
 # name in spconv.pytorch.functional -> (subm, inverse)
 _ENTRY_POINTS = {
