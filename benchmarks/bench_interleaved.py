@@ -134,12 +134,12 @@ def bench_heads(reps: int) -> None:
                interleave(variants, reps))
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('parts', nargs='+', choices=['gemm', 'heads'])
     parser.add_argument('--reps', type=int, default=8)
     parser.add_argument('--threads', type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.reps < 1 or args.threads < 1:
         parser.error('--reps and --threads must be >= 1')
     torch.set_num_threads(args.threads)
