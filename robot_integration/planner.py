@@ -174,7 +174,9 @@ class PlannerConfig:
             horizontal distance from the TCP to the centroid of the observed object segment
             the grasp point lies on (:func:`segment_objects`); needs the cloud (0: off).
             Grasp labels of GraspNet score the contacts only, not where the object's mass
-            lies; an off-centre grasp of a wide object tends to close on its edge.
+            lies; an off-centre grasp of a wide object tends to close on its edge. The
+            offset is computed, and recorded on the plan, whenever a cloud is given (about
+            10 ms per call for 20 000 points), whatever the weight.
         segment_voxel_size: Voxel edge of the object segmentation, metres.
         segment_min_height: Points less than this above the table are not part of any
             object segment, metres.
@@ -383,9 +385,11 @@ def segment_objects(points: np.ndarray, *, table_height: float, min_height: floa
                     voxel_size: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split the observed points above the table into connected object segments.
 
-    Points more than ``min_height`` above the table are put on a voxel grid of edge
-    ``voxel_size``; occupied voxels that touch (26-neighbourhood) form one segment. Objects
-    in contact share a segment.
+    Points more than ``min_height`` above the table are put on the package's voxel lattice
+    (:func:`~graspcontrast_mm.structures.points.voxelize`, edge ``voxel_size``); occupied
+    voxels that touch (26-neighbourhood) form one segment. Objects in contact share a
+    segment. Only occupied voxels are visited, so far-away points (a wall, the robot) cost
+    no more than near ones.
 
     Args:
         points: (M, 3) observed points, base frame (z up), metres.
@@ -395,22 +399,42 @@ def segment_objects(points: np.ndarray, *, table_height: float, min_height: floa
 
     Returns:
         tuple: ``(object_points (K, 3), labels int64 (K,) in [0, S), centroids_xy (S, 2))``,
-        the centroid being the mean x, y of a segment's points (base frame, metres).
+        the centroid being the mean x, y of a segment's points (base frame, metres);
+        segments are numbered in the lexicographic order of their first voxel.
     """
-    from scipy import ndimage
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     pts = pts[pts[:, 2] > table_height + min_height]
     if len(pts) == 0:
         return pts, np.zeros(0, np.int64), np.zeros((0, 2))
-    cells = np.floor((pts - pts.min(axis=0)) / voxel_size).astype(np.int64)
-    grid = np.zeros(cells.max(axis=0) + 1, dtype=bool)
-    grid[tuple(cells.T)] = True
-    components, num = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
-    labels = components[tuple(cells.T)].astype(np.int64) - 1
+    grid = voxelize(pts, voxel_size)
+    coords = grid.coords.astype(np.int64) + 1  # a free layer on every side for the offsets
+    dims = coords.max(axis=0) + 2
+    keys = np.ravel_multi_index(coords.T, dims)
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    rows, cols = [np.arange(len(keys))], [np.arange(len(keys))]
+    for offset in _FORWARD_NEIGHBOURS:  # each touching pair once
+        wanted = np.ravel_multi_index((coords + offset).T, dims)
+        pos = np.minimum(np.searchsorted(sorted_keys, wanted), len(keys) - 1)
+        hit = sorted_keys[pos] == wanted
+        rows.append(np.nonzero(hit)[0])
+        cols.append(order[pos[hit]])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    adjacency = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)),
+                           shape=(len(keys), len(keys)))
+    num, voxel_labels = connected_components(adjacency, directed=False)
+    labels = voxel_labels[grid.point2voxel].astype(np.int64)
     size = np.bincount(labels, minlength=num)
     centroids = np.stack([np.bincount(labels, weights=pts[:, k], minlength=num)
                           for k in (0, 1)], axis=1) / size[:, None]
     return pts, labels, centroids
+
+
+#: The 13 of the 26 voxel neighbour offsets that come after (0, 0, 0) lexicographically.
+_FORWARD_NEIGHBOURS = [np.subtract(d, 1) for d in np.ndindex(3, 3, 3)
+                       if tuple(np.subtract(d, 1)) > (0, 0, 0)]
 
 
 def centre_offsets(tcp_xy: np.ndarray, grasp_points: np.ndarray, object_points: np.ndarray,

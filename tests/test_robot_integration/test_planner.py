@@ -318,6 +318,29 @@ def test_segment_objects_splits_separate_objects_and_drops_the_table():
                                    centroids)).all()
 
 
+@pytest.mark.parametrize('num', [300, 3000])
+def test_segments_are_the_26_connected_components_of_the_occupied_voxels(num):
+    """Against scipy's dense labelling of the same voxel lattice (same partition), and far
+    points (a wall 2-4 m away) form segments of their own without moving the pile's."""
+    from scipy import ndimage
+    rng = np.random.default_rng(num)
+    pile = np.c_[rng.uniform(0.4, 0.8, (num, 2)), rng.uniform(0.0, 0.1, num)]
+    kw = dict(table_height=0.0, min_height=0.008, voxel_size=0.006)
+    pts, labels, centroids = segment_objects(pile, **kw)
+    cells = np.floor(pts / 0.006).astype(np.int64)
+    cells -= cells.min(axis=0)
+    dense = np.zeros(cells.max(axis=0) + 1, dtype=bool)
+    dense[tuple(cells.T)] = True
+    components, num_ref = ndimage.label(dense, structure=np.ones((3, 3, 3), dtype=bool))
+    pairs = set(zip(labels.tolist(), components[tuple(cells.T)].tolist()))
+    assert len(centroids) == num_ref == len(pairs)  # a one-to-one map of the labels
+    wall = np.c_[rng.uniform(2.0, 4.0, (500, 2)), rng.uniform(0.0, 2.0, 500)]
+    _, labels_w, centroids_w = segment_objects(np.concatenate([pile, wall]), **kw)
+    np.testing.assert_allclose(centroids_w[np.unique(labels_w[:len(pts)])], centroids,
+                               atol=1e-12)
+    assert not set(labels_w[:len(pts)]) & set(labels_w[len(pts):])
+
+
 def test_centre_offsets_use_the_segment_under_the_grasp_point():
     left = _block_top(0.40, 0.44, -0.02, 0.02, 0.05)   # centroid (0.42, 0)
     right = _block_top(0.50, 0.56, 0.00, 0.03, 0.03)   # centroid (0.53, 0.015)
