@@ -39,4 +39,5 @@ def describe_runtime() -> str:
     from graspcontrast_mm.ops import get_rulebook_algorithm, get_rulebook_gemm_dtype
     return (f'torch {torch.__version__}, {torch.get_num_threads()} thread(s), '
             f'{len(os.sched_getaffinity(0))} core(s) available, {cpu_runtime_report()}, '
-            f'sparse conv {get_rulebook_algorithm()} with {get_rulebook_gemm_dtype()} GEMMs')
+            f'sparse conv {get_rulebook_algorithm()} (bucketed GEMMs in '
+            f'{get_rulebook_gemm_dtype()}; per_offset always in the features\' dtype)')
