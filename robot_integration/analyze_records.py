@@ -9,7 +9,10 @@ capture) and prints, per source, Markdown tables of:
   and empty close;
 * geometry of the executed grasps by outcome: median approach angle from straight down
   (degrees), horizontal distance of the planned TCP from the target's centre of mass
-  (``tcp_offset_from_com``, cm), predicted width (m) and score;
+  (``tcp_offset_from_com``, cm), predicted width (m), score, grip depth (how far the finger
+  tips reach below the highest observed point between the jaws, cm) and the held span (the
+  extent of those points along the closing axis, cm), the last two from the planner's
+  ``jaw_contact`` (records written before it have none: ``-``);
 * the candidate funnel, mean per capture: the detector's stages (points through the
   graspness gate, after NMS, collision filter, support plane) and the planner's rejections.
 
@@ -92,6 +95,21 @@ def _horizontal_offset_cm(record: Dict[str, Any]) -> Optional[float]:
     return 100.0 * float(np.hypot(offset[0], offset[1]))
 
 
+def _grip_depth_cm(grasp: Dict[str, Any]) -> Optional[float]:
+    """How far the finger tips reach below the highest observed point between the jaws,
+    cm (``-x_lo`` of the planner's ``jaw_contact``); None for records without it."""
+    x_lo = (grasp.get('jaw_contact') or {}).get('x_lo')
+    return None if x_lo is None else -100.0 * float(x_lo)
+
+
+def _held_span_cm(grasp: Dict[str, Any]) -> Optional[float]:
+    """Extent along the closing axis of the observed points between the jaws, cm."""
+    contact = grasp.get('jaw_contact') or {}
+    if contact.get('y_lo') is None or contact.get('y_hi') is None:
+        return None
+    return 100.0 * (float(contact['y_hi']) - float(contact['y_lo']))
+
+
 def _label(record: Dict[str, Any]) -> str:
     return 'success' if record['outcome'] == 'success' else (record.get('failure_reason')
                                                              or 'unknown')
@@ -131,7 +149,9 @@ def analyze(records: Sequence[Dict[str, Any]],
                 approach_deg=_median([g.get('approach_angle_deg') for g in grasps]),
                 offset_cm=_median([_horizontal_offset_cm(r) for r in mine]),
                 width_m=_median([g.get('width') for g in grasps]),
-                score=_median([g.get('score') for g in grasps]))
+                score=_median([g.get('score') for g in grasps]),
+                grip_depth_cm=_median([_grip_depth_cm(g) for g in grasps]),
+                held_span_cm=_median([_held_span_cm(g) for g in grasps]))
         funnel_sum: Counter = Counter()
         for r in recs:
             funnel = r.get('funnel') or {}
@@ -175,12 +195,15 @@ def to_markdown(analysis: Dict[str, Dict[str, Any]]) -> str:
                          f"{_fmt(row['collision_at_approach_pct'], 0)} |")
     lines += ['', '| source | outcome | attempts | approach from vertical, median deg | '
               'TCP to centre of mass, horizontal median cm | width median m | '
-              'score median |', '| --- | --- | --- | --- | --- | --- | --- |']
+              'score median | grip depth median cm | held span median cm |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for source, a in analysis.items():
         for label, row in a['geometry'].items():
             lines.append(f"| {source} | {label} | {row['attempts']} | "
                          f"{_fmt(row['approach_deg'])} | {_fmt(row['offset_cm'])} | "
-                         f"{_fmt(row['width_m'], 3)} | {_fmt(row['score'], 3)} |")
+                         f"{_fmt(row['width_m'], 3)} | {_fmt(row['score'], 3)} | "
+                         f"{_fmt(row.get('grip_depth_cm'))} | "
+                         f"{_fmt(row.get('held_span_cm'))} |")
     lines += ['', '| source | funnel stage | mean per capture |', '| --- | --- | --- |']
     for source, a in analysis.items():
         for key, value in a['funnel_mean_per_capture'].items():

@@ -53,12 +53,12 @@ from .transforms import (ROTATION_ATOL, RigidTransformError, check_rigid_transfo
 __all__ = [
     'GripperModel', 'PlannerConfig', 'PlannedGrasp', 'PlanningFailure', 'GraspPlanner',
     'FILTERS', 'InvalidCameraPoseError', 'check_camera_pose', 'tcp_poses_from_grasps',
-    'voxel_downsample', 'segment_objects', 'centre_offsets'
+    'voxel_downsample', 'segment_objects', 'centre_offsets', 'jaw_contact'
 ]
 
 #: Names of the planner filters, in the order they are applied.
 FILTERS = ('invalid_grasp', 'too_wide', 'outside_workspace', 'approach_angle',
-           'below_table', 'collision', 'empty')
+           'below_table', 'collision', 'empty', 'shallow')
 
 _DOWN = np.array([0.0, 0.0, -1.0])
 
@@ -160,6 +160,11 @@ class PlannerConfig:
         collision_max_points: Largest number of observed points tolerated inside the
             gripper boxes (sensor noise).
         min_points_between_fingers: Fewest observed points between the jaws (0: off).
+        min_grip_depth: Smallest distance along the approach from the highest observed
+            point between the jaws down to the finger tips (``-x_lo`` of
+            :func:`jaw_contact`), metres: how far the fingers reach down the side of what
+            they hold; grasps with less are rejected as ``shallow`` (0: off). Needs the
+            cloud.
         check_collision: Run the collision / emptiness filters when a cloud is given.
         cloud_voxel_size: Voxel size of the cloud downsampling before the checks, metres
             (0: off).
@@ -177,6 +182,12 @@ class PlannerConfig:
             lies; an off-centre grasp of a wide object tends to close on its edge. The
             offset is computed, and recorded on the plan, whenever a cloud is given (about
             10 ms per call for 20 000 points), whatever the weight.
+        held_span_weight: Penalty per metre of the held span, the extent along the closing
+            axis of the observed points between the jaws (``y_hi - y_lo`` of
+            :func:`jaw_contact`); needs the cloud (0: off). A wide span means contacts far
+            apart on a curved or long object; the geometric baseline prefers narrow grasps
+            for the same reason. With a weight every candidate up to
+            ``max_collision_checks`` is measured before the ranking.
         segment_voxel_size: Voxel edge of the object segmentation, metres.
         segment_min_height: Points less than this above the table are not part of any
             object segment, metres.
@@ -195,6 +206,7 @@ class PlannerConfig:
     lift_height: float = 0.20
     collision_max_points: int = 3
     min_points_between_fingers: int = 5
+    min_grip_depth: float = 0.0
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300
@@ -204,6 +216,7 @@ class PlannerConfig:
     verticality_weight: float = 0.0
     height_weight: float = 0.0
     centre_weight: float = 0.0
+    held_span_weight: float = 0.0
     segment_voxel_size: float = 0.006
     segment_min_height: float = 0.008
     center_jaws_on_points: bool = False
@@ -216,7 +229,7 @@ class PlannerConfig:
                 problems.append(f'{name} must be finite')
         for name in ('table_clearance', 'width_margin', 'pre_grasp_distance',
                      'cloud_voxel_size', 'min_camera_height', 'centre_weight',
-                     'segment_min_height'):
+                     'segment_min_height', 'min_grip_depth', 'held_span_weight'):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 problems.append(f'{name} must be a finite number >= 0 (metres)')
@@ -260,6 +273,8 @@ class PlannedGrasp:
         centre_offset: Horizontal distance (base frame, metres) from the TCP to the
             centroid of the observed object segment under the grasp point; None without
             a cloud or without object points.
+        jaw_contact: What the jaws hold of the observed cloud (:func:`jaw_contact`: point
+            count and extents in the TCP frame, metres); None without a cloud.
     """
     index: int
     score: float
@@ -273,6 +288,7 @@ class PlannedGrasp:
     grasp_row_base: np.ndarray
     num_candidates: int = 0
     centre_offset: Optional[float] = None
+    jaw_contact: Optional[Dict[str, float]] = None
     ok: bool = dataclasses.field(default=True, init=False)
 
     def to_dict(self) -> dict:
@@ -457,6 +473,36 @@ def centre_offsets(tcp_xy: np.ndarray, grasp_points: np.ndarray, object_points: 
     return np.linalg.norm(tcp_xy - centroids_xy[labels[nearest]], axis=1)
 
 
+def jaw_contact(points_tcp: np.ndarray, gripper: GripperModel, opening: float
+                ) -> Dict[str, float]:
+    """What the jaws of a grasp hold of an observed cloud.
+
+    Args:
+        points_tcp: (N, 3) observed points in the TCP frame (x approach, y closing,
+            z = x cross y), metres.
+        gripper: The gripper (its closing region, :meth:`GripperModel.closing_region`).
+        opening: Jaw opening, metres.
+
+    Returns:
+        dict: ``points`` (number of points between the jaws) and, over those points, the
+        extents ``x_lo, x_hi`` (along the approach: ``x_lo`` is the highest point the
+        fingers hold, ``-finger_length`` at the palm, 0 at the finger tips), ``y_lo,
+        y_hi`` (closing axis; the jaws are at ``-opening / 2`` and ``opening / 2``) and
+        ``z_lo, z_hi`` (across the finger pads, ``|z| < finger_height / 2``), metres;
+        ``pad_cover``: ``(z_hi - z_lo) / finger_height``, the share of the pads' width
+        that the held points span. Extents are NaN when no point is between the jaws.
+    """
+    inside = np.asarray(points_tcp, dtype=np.float64).reshape(-1, 3)
+    inside = inside[gripper.points_between_jaws(inside, opening)]
+    out: Dict[str, float] = dict(points=float(len(inside)))
+    for axis, name in enumerate('xyz'):
+        lo, hi = ((float(inside[:, axis].min()), float(inside[:, axis].max()))
+                  if len(inside) else (float('nan'), float('nan')))
+        out[f'{name}_lo'], out[f'{name}_hi'] = lo, hi
+    out['pad_cover'] = (out['z_hi'] - out['z_lo']) / gripper.finger_height
+    return out
+
+
 def _lowest_box_z(gripper: GripperModel, T_base_tcp: np.ndarray,
                   opening: np.ndarray) -> np.ndarray:
     """Lowest base-frame z of the gripper boxes (:meth:`GripperModel.boxes`) per grasp.
@@ -634,6 +680,15 @@ class GraspPlanner:
         rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
                 cfg.height_weight * (tcp[:, 2, 3] - cfg.table_height) -
                 cfg.centre_weight * np.nan_to_num(offset, nan=0.0))
+        if cloud is not None and cfg.held_span_weight > 0:
+            span = np.zeros(n)
+            for i in [i for i in np.argsort(-rank, kind='stable')
+                      if alive[i]][:cfg.max_collision_checks]:
+                contact = jaw_contact(self._local_cloud(cloud, tcp[i]), self.gripper,
+                                      open_width[i])
+                if contact['points'] > 0:
+                    span[i] = contact['y_hi'] - contact['y_lo']
+            rank = rank - cfg.held_span_weight * span
         order = [i for i in np.argsort(-rank, kind='stable') if alive[i]]
 
         accepted: List[PlannedGrasp] = []
@@ -642,6 +697,7 @@ class GraspPlanner:
                                                 and k >= cfg.max_collision_checks):
                 counts['not_checked'] += 1
                 continue
+            contact = None
             if cloud is not None:
                 local = self._local_cloud(cloud, tcp[i])
                 reason = self._cloud_check(local, open_width[i])
@@ -651,11 +707,17 @@ class GraspPlanner:
                 if cfg.center_jaws_on_points:
                     tcp[i], grasps_base[i, 13:16] = self._centred(
                         cloud, local, tcp[i], grasps_base[i, 13:16], open_width[i], lo, hi)
+                    local = self._local_cloud(cloud, tcp[i])
+                contact = jaw_contact(local, self.gripper, open_width[i])
+                if cfg.min_grip_depth > 0 and not -contact['x_lo'] >= cfg.min_grip_depth:
+                    counts['shallow'] += 1
+                    continue
             plan = self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
                                    float(open_width[i]), float(angle_deg[i]),
                                    float(rank[i]), n)
             if np.isfinite(offset[i]):
                 plan.centre_offset = float(offset[i])
+            plan.jaw_contact = contact
             accepted.append(plan)
         if not accepted:
             return PlanningFailure('all_rejected', 'every grasp candidate was rejected',

@@ -228,7 +228,10 @@ def _grasp_summary(plan) -> Dict[str, Any]:
                 approach_angle_deg=round(float(plan.approach_angle_deg), 3),
                 tcp=np.round(plan.grasp[:3, 3], 5).tolist(), source_index=int(plan.index),
                 centre_offset=None if plan.centre_offset is None else
-                round(float(plan.centre_offset), 5))
+                round(float(plan.centre_offset), 5),
+                jaw_contact=None if plan.jaw_contact is None else
+                {k: (round(float(v), 5) if np.isfinite(v) else None)
+                 for k, v in plan.jaw_contact.items()})
 
 
 class RepeatFilter:

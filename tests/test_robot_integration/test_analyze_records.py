@@ -8,10 +8,11 @@ from robot_integration import analyze_records as ar
 
 
 def _rec(source, outcome, reason=None, obj=12, angle=0.0, offset=(0.0, 0.0, 0.0),
-         width=0.05, score=0.5, funnel=None):
+         width=0.05, score=0.5, funnel=None, contact=None):
     return dict(source=source, outcome=outcome, failure_reason=reason, target_obj_id=obj,
                 grasp=None if outcome == 'no_grasp' else dict(
-                    approach_angle_deg=angle, width=width, score=score),
+                    approach_angle_deg=angle, width=width, score=score,
+                    jaw_contact=contact),
                 tcp_offset_from_com=None if outcome == 'no_grasp' else list(offset),
                 funnel=funnel or {})
 
@@ -21,11 +22,13 @@ RECORDS = [
          funnel=dict(graspness_gate=100, after_nms=10, planned=1,
                      planner_rejected=dict(collision=2))),
     _rec('model', 'success', obj=16, angle=20.0, offset=(0.0, 0.01, 0.0), score=0.4,
-         funnel=dict(graspness_gate=50, after_nms=6, planned=1)),
+         funnel=dict(graspness_gate=50, after_nms=6, planned=1),
+         contact=dict(x_lo=-0.025, y_lo=-0.02, y_hi=0.01)),
     _rec('model', 'failure', 'empty_close', obj=16, angle=40.0, offset=(0.06, 0.08, 0.0),
          width=0.09, funnel=dict(graspness_gate=30, after_nms=2, planned=1,
                                  planner_rejected=dict(collision=1, below_table=3))),
-    _rec('model', 'failure', 'slip', obj=16, angle=5.0),
+    _rec('model', 'failure', 'slip', obj=16, angle=5.0,
+         contact=dict(x_lo=None, y_lo=None, y_hi=None)),
     _rec('model', 'no_grasp', obj=None, funnel=dict(graspness_gate=0, planned=0)),
     _rec('baseline', 'success', obj=12),
 ]
@@ -48,6 +51,10 @@ def test_tables_match_hand_computed_values():
     # horizontal offsets 5 cm (3-4-5) and 1 cm: median 3 cm
     assert success['offset_cm'] == pytest.approx(3.0)
     assert success['score'] == pytest.approx(0.3)
+    # one success carries a jaw contact: grip 2.5 cm, held span 3 cm; the other has none
+    assert success['grip_depth_cm'] == pytest.approx(2.5)
+    assert success['held_span_cm'] == pytest.approx(3.0)
+    assert model['geometry']['slip']['grip_depth_cm'] is None
     assert model['geometry']['empty_close']['offset_cm'] == pytest.approx(10.0)
     assert model['geometry']['empty_close']['width_m'] == pytest.approx(0.09)
     funnel = model['funnel_mean_per_capture']

@@ -294,6 +294,9 @@ def test_object_stopping_rules(consecutive, per_object, expected, tmp_path):
     # the first grasp's TCP was placed 6 cm beside the cube's centre along base x
     dx, dy, _ = res.records[0].tcp_offset_from_com
     assert dx == pytest.approx(0.06, abs=2e-3) and dy == pytest.approx(0.0, abs=2e-3)
+    # ... so its jaws held none of the observed points (the record says so)
+    assert res.records[0].grasp['jaw_contact']['points'] == 0
+    assert res.records[0].grasp['jaw_contact']['pad_cover'] is None
     assert res.stop_reason == 'table_empty'
     assert [e['event'] for e in res.records[-1].events] == ['abandoned']
     assert res.success_rate == 0.0 and res.completion_rate == 0.0

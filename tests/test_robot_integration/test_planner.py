@@ -6,8 +6,9 @@ from graspcontrast_mm.structures.grasp import approach_angle_to_matrix, make_gra
 from robot_integration.executor import Executor, Observation, UnsafeCommandError
 from robot_integration.grasp_sources import InferencerGraspSource, as_grasp_array
 from robot_integration.pipeline import perceive_and_plan
-from robot_integration.planner import (GraspPlanner, PlannedGrasp, PlannerConfig,
-                                       PlanningFailure, centre_offsets, segment_objects)
+from robot_integration.planner import (GraspPlanner, GripperModel, PlannedGrasp,
+                                       PlannerConfig, PlanningFailure, centre_offsets,
+                                       jaw_contact, segment_objects)
 from robot_integration.transforms import (camera_pose_looking_down, invert_transform,
                                           make_transform)
 
@@ -374,3 +375,82 @@ def test_centre_weight_prefers_grasps_near_the_object_centre():
     # without a cloud there is no segment: no offset, no effect on the ranking
     plan = _planner(centre_weight=10.0, **kw).plan(rows)
     assert plan.index == 1 and plan.centre_offset is None
+
+
+def test_jaw_contact_counts_and_extents_of_the_points_between_the_jaws():
+    """6 cm opening, 6 cm fingers, 2 cm pads: the closing region is -0.06 < x < 0,
+    |y| <= 0.03, |z| < 0.01 (TCP frame)."""
+    pts = np.array([[-0.01, -0.02, 0.004], [-0.03, 0.025, -0.006], [-0.005, 0.0, 0.0],
+                    # outside: beyond a jaw, beside the pads, below the tips, at the palm
+                    [-0.01, 0.04, 0.0], [-0.01, 0.0, 0.015], [0.01, 0.0, 0.0],
+                    [-0.07, 0.0, 0.0]])
+    out = jaw_contact(pts, GripperModel(finger_length=0.06, finger_height=0.02), 0.06)
+    expected = dict(points=3, x_lo=-0.03, x_hi=-0.005, y_lo=-0.02, y_hi=0.025,
+                    z_lo=-0.006, z_hi=0.004, pad_cover=0.5)
+    assert out.keys() == expected.keys()
+    np.testing.assert_allclose([out[k] for k in expected], list(expected.values()),
+                               atol=1e-12)
+    empty = jaw_contact(pts[3:], GripperModel(), 0.06)
+    assert empty['points'] == 0
+    assert all(np.isnan(v) for k, v in empty.items() if k != 'points')
+
+
+def test_plans_carry_the_jaw_contact_of_the_observed_cloud():
+    """Top-down grasp 2 cm deep into a flat block top at z = 5 cm: the held points lie 2 cm
+    above the finger tips (TCP x = -0.02); without a cloud there is no contact record."""
+    top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    row = _grasp_cam([0.0, 0.0, 0.55], depth=0.02)
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
+    plan = _planner(**kw).plan(row, cloud_cam=cloud_cam)
+    contact = plan.jaw_contact
+    assert contact['points'] > 0
+    np.testing.assert_allclose([contact['x_lo'], contact['x_hi']], [-0.02, -0.02],
+                               atol=1e-6)
+    # the block is wider than the pads and the 6 cm opening in both directions (1 mm
+    # sampling: the pads' 2 cm less at most 1 mm on each side)
+    assert contact['pad_cover'] >= 0.9 - 1e-9
+    assert contact['y_lo'] < -0.025 and contact['y_hi'] > 0.025
+    assert _planner(**kw).plan(row).jaw_contact is None
+
+
+def test_min_grip_depth_rejects_grasps_whose_fingers_barely_reach_down():
+    """Two top-down grasps on a flat block top at z = 5 cm: depth 1 cm (score 0.9, the
+    finger tips 1 cm below the top) and depth 3 cm (score 0.5). With a 2 cm minimum the
+    shallow one is counted as 'shallow' and the deep one planned."""
+    top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.002)
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], depth=0.01, score=0.9),
+                           _grasp_cam([0.0, 0.0, 0.55], depth=0.03, score=0.5)])
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0)
+    assert _planner(**kw).plan(rows, cloud_cam=cloud_cam).index == 0
+    plans, counts = _planner(min_grip_depth=0.02, **kw).plan_all(rows, cloud_cam=cloud_cam)
+    assert plans[0].index == 1 and counts['shallow'] == 1
+    assert -plans[0].jaw_contact['x_lo'] == pytest.approx(0.03, abs=1e-6)
+    fail = _planner(min_grip_depth=0.04, **kw).plan(rows, cloud_cam=cloud_cam)
+    assert isinstance(fail, PlanningFailure) and fail.counts['shallow'] == 2
+    with pytest.raises(ValueError, match='min_grip_depth'):
+        PlannerConfig(min_grip_depth=-0.01)
+
+
+def test_held_span_weight_prefers_the_narrower_hold():
+    """Two block tops at z = 5 cm, each under a top-down grasp closing along base x (6 cm
+    opening): 3 cm across under the score-0.5 grasp, 5.6 cm across under the score-0.6
+    one. The score alone picks the wide one; 10 per metre of held span picks the narrow one
+    (0.5 - 10 * 0.03 = 0.2 against 0.6 - 10 * 0.056 = 0.04)."""
+    narrow = _block_top(0.485, 0.515, -0.03, 0.03, 0.05, step=0.001)
+    wide = _block_top(0.472, 0.528, 0.17, 0.23, 0.05, step=0.001)
+    top = np.concatenate([narrow, wide])
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    # camera x = base -y: the second grasp point is base (0.5, 0.2, 0.05)
+    rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
+                           _grasp_cam([-0.2, 0.0, 0.55], score=0.6)])
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
+    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    assert [p.index for p in plans] == [1, 0]
+    np.testing.assert_allclose([p.jaw_contact['y_hi'] - p.jaw_contact['y_lo']
+                                for p in plans], [0.056, 0.03], atol=1e-9)
+    plans, _ = _planner(held_span_weight=10.0, **kw).plan_all(rows, cloud_cam=cloud_cam,
+                                                             max_results=2)
+    assert [p.index for p in plans] == [0, 1]
+    np.testing.assert_allclose([p.rank_value for p in plans], [0.2, 0.04], atol=1e-6)
