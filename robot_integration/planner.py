@@ -165,6 +165,10 @@ class PlannerConfig:
             :func:`jaw_contact`), metres: how far the fingers reach down the side of what
             they hold; grasps with less are rejected as ``shallow`` (0: off). Needs the
             cloud.
+        deepen_shallow_grasps: With ``min_grip_depth``, first try moving a shallow grasp
+            further along its approach by the missing depth (the grasp point stays, the
+            grasp depth grows); the moved grasp is kept when it stays in the workspace,
+            above the table and passes the collision / emptiness checks.
         check_collision: Run the collision / emptiness filters when a cloud is given.
         cloud_voxel_size: Voxel size of the cloud downsampling before the checks, metres
             (0: off).
@@ -207,6 +211,7 @@ class PlannerConfig:
     collision_max_points: int = 3
     min_points_between_fingers: int = 5
     min_grip_depth: float = 0.0
+    deepen_shallow_grasps: bool = False
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300
@@ -710,8 +715,16 @@ class GraspPlanner:
                     local = self._local_cloud(cloud, tcp[i])
                 contact = jaw_contact(local, self.gripper, open_width[i])
                 if cfg.min_grip_depth > 0 and not -contact['x_lo'] >= cfg.min_grip_depth:
-                    counts['shallow'] += 1
-                    continue
+                    moved = None
+                    if cfg.deepen_shallow_grasps and np.isfinite(contact['x_lo']):
+                        shift = cfg.min_grip_depth + contact['x_lo']
+                        moved = self._deepened(cloud, tcp[i], shift, open_width[i], lo, hi)
+                    if moved is None:
+                        counts['shallow'] += 1
+                        continue
+                    tcp[i], local = moved
+                    grasps_base[i, 3] += shift
+                    contact = jaw_contact(local, self.gripper, open_width[i])
             plan = self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
                                    float(open_width[i]), float(angle_deg[i]),
                                    float(rank[i]), n)
@@ -779,6 +792,24 @@ class GraspPlanner:
                 self._cloud_check(self._local_cloud(cloud_base, moved), open_width):
             return T_base_tcp, point
         return moved, moved_point
+
+    def _deepened(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray, shift: float,
+                  open_width: float, lo: np.ndarray, hi: np.ndarray
+                  ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """``(T_base_tcp, TCP-frame cloud)`` moved ``shift`` metres along the approach
+        (TCP x) when the moved TCP stays in the workspace box ``[lo, hi]``, above the table
+        and passes :meth:`_cloud_check`; else None. Base frame, metres."""
+        moved = T_base_tcp.copy()
+        moved[:3, 3] += shift * T_base_tcp[:3, 0]
+        cfg = self.config
+        if np.any(moved[:3, 3] < lo) or np.any(moved[:3, 3] > hi) or \
+                _lowest_box_z(self.gripper, moved[None], np.array([open_width]))[0] < \
+                cfg.table_height + cfg.table_clearance:
+            return None
+        local = self._local_cloud(cloud_base, moved)
+        if self._cloud_check(local, open_width) is not None:
+            return None
+        return moved, local
 
     def _make_plan(self, index: int, row_cam: np.ndarray, row_base: np.ndarray,
                    T_base_tcp: np.ndarray, open_width: float, angle_deg: float,

@@ -454,3 +454,28 @@ def test_held_span_weight_prefers_the_narrower_hold():
                                                              max_results=2)
     assert [p.index for p in plans] == [0, 1]
     np.testing.assert_allclose([p.rank_value for p in plans], [0.2, 0.04], atol=1e-6)
+
+
+def test_deepen_shallow_grasps_moves_the_tcp_down_the_approach():
+    """The shallow grasp of the test above (finger tips 1 cm below the block top at
+    z = 5 cm) is moved 1 cm further down its approach to reach the 2 cm minimum; the same
+    move on a block only 2 cm tall would put the finger tips into the table: rejected."""
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0,
+              min_grip_depth=0.02, deepen_shallow_grasps=True)
+    for height, ok in ((0.05, True), (0.02, False)):
+        top = _block_top(0.44, 0.56, -0.03, 0.03, height, step=0.002)
+        cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+        row = _grasp_cam([0.0, 0.0, 0.6 - height], depth=0.01, score=0.9)
+        plan = _planner(**kw).plan(row, cloud_cam=cloud_cam)
+        if not ok:
+            assert isinstance(plan, PlanningFailure) and plan.counts['shallow'] == 1
+            continue
+        without = _planner(**{**kw, 'deepen_shallow_grasps': False}).plan(
+            row, cloud_cam=cloud_cam)
+        assert isinstance(without, PlanningFailure) and without.counts['shallow'] == 1
+        np.testing.assert_allclose(plan.grasp[:3, 3], [0.5, 0.0, height - 0.02], atol=1e-6)
+        assert plan.grasp_row_base[3] == pytest.approx(0.02, abs=1e-6)
+        assert -plan.jaw_contact['x_lo'] == pytest.approx(0.02, abs=1e-6)
+        # pre-grasp and lift follow the moved grasp
+        np.testing.assert_allclose(plan.pre_grasp[:3, 3], [0.5, 0.0, height - 0.02 + 0.1],
+                                   atol=1e-6)
