@@ -58,7 +58,7 @@ __all__ = [
 
 #: Names of the planner filters, in the order they are applied.
 FILTERS = ('invalid_grasp', 'too_wide', 'outside_workspace', 'approach_angle',
-           'below_table', 'collision', 'empty', 'shallow')
+           'below_table', 'collision', 'empty', 'shallow', 'edge')
 
 _DOWN = np.array([0.0, 0.0, -1.0])
 
@@ -165,6 +165,10 @@ class PlannerConfig:
             :func:`jaw_contact`), metres: how far the fingers reach down the side of what
             they hold; grasps with less are rejected as ``shallow`` (0: off). Needs the
             cloud.
+        min_pad_cover: Smallest share of the finger pads' width (the gripper z axis)
+            spanned by the observed points between the jaws (``pad_cover`` of
+            :func:`jaw_contact`); grasps with less hold the object's edge or corner with
+            part of the pads and are rejected as ``edge`` (0: off). Needs the cloud.
         deepen_shallow_grasps: With ``min_grip_depth``, first try moving a shallow grasp
             further along its approach by the missing depth (the grasp point stays, the
             grasp depth grows); the moved grasp is kept when it stays in the workspace,
@@ -212,6 +216,7 @@ class PlannerConfig:
     min_points_between_fingers: int = 5
     min_grip_depth: float = 0.0
     deepen_shallow_grasps: bool = False
+    min_pad_cover: float = 0.0
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300
@@ -244,6 +249,8 @@ class PlannerConfig:
         for name in ('max_approach_angle_deg', 'max_camera_tilt_deg'):
             if not 0 <= getattr(self, name) <= 180:
                 problems.append(f'{name} must be in [0, 180] degrees')
+        if not 0 <= self.min_pad_cover <= 1:
+            problems.append('min_pad_cover must be in [0, 1] (a share of the pad width)')
         for name in ('collision_max_points', 'min_points_between_fingers'):
             if getattr(self, name) < 0:
                 problems.append(f'{name} must be >= 0')
@@ -725,6 +732,9 @@ class GraspPlanner:
                     tcp[i], local = moved
                     grasps_base[i, 3] += shift
                     contact = jaw_contact(local, self.gripper, open_width[i])
+                if cfg.min_pad_cover > 0 and not contact['pad_cover'] >= cfg.min_pad_cover:
+                    counts['edge'] += 1
+                    continue
             plan = self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
                                    float(open_width[i]), float(angle_deg[i]),
                                    float(rank[i]), n)

@@ -479,3 +479,25 @@ def test_deepen_shallow_grasps_moves_the_tcp_down_the_approach():
         # pre-grasp and lift follow the moved grasp
         np.testing.assert_allclose(plan.pre_grasp[:3, 3], [0.5, 0.0, height - 0.02 + 0.1],
                                    atol=1e-6)
+
+
+def test_min_pad_cover_rejects_grasps_on_an_edge():
+    """A top-down grasp centred on a block top (pads fully covered) and one whose pads
+    (2 cm wide along base y) reach 5 mm past the block's y edge: held points span 1.5 cm of
+    the 2 cm, a pad cover of 0.75 (0.70 sampled). A 0.85 minimum rejects the edge grasp as
+    'edge'."""
+    top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    # camera x = base -y: grasp point at base y = 0.025 (block edge at y = 0.03)
+    rows = np.concatenate([_grasp_cam([-0.025, 0.0, 0.55], score=0.9),
+                           _grasp_cam([0.0, 0.0, 0.55], score=0.5)])
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
+    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    # 1 mm sampling: the pads' open faces at |z| = 1 cm exclude the rows on them, and the
+    # block's edge row (y = 0.03 after the frame round trip) falls out too: 14 mm and 19 mm
+    np.testing.assert_allclose([p.jaw_contact['pad_cover'] for p in plans], [0.70, 0.95],
+                               atol=1e-6)
+    plans, counts = _planner(min_pad_cover=0.85, **kw).plan_all(rows, cloud_cam=cloud_cam)
+    assert plans[0].index == 1 and counts['edge'] == 1
+    with pytest.raises(ValueError, match='min_pad_cover'):
+        PlannerConfig(min_pad_cover=1.5)
