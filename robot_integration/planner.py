@@ -214,9 +214,9 @@ class PlannerConfig:
     lift_height: float = 0.20
     collision_max_points: int = 3
     min_points_between_fingers: int = 5
-    min_grip_depth: float = 0.0
-    deepen_shallow_grasps: bool = False
-    min_pad_cover: float = 0.0
+    min_grip_depth: float = 0.02
+    deepen_shallow_grasps: bool = True
+    min_pad_cover: float = 0.9
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300
@@ -226,7 +226,7 @@ class PlannerConfig:
     verticality_weight: float = 0.0
     height_weight: float = 0.0
     centre_weight: float = 0.0
-    held_span_weight: float = 0.0
+    held_span_weight: float = 10.0
     segment_voxel_size: float = 0.006
     segment_min_height: float = 0.008
     center_jaws_on_points: bool = False

@@ -42,6 +42,10 @@ def _sim(**kw):
     return PyBulletPickPlaceSim(SimConfig(**kw))
 
 
+#: planner settings that let grasps with nothing between the jaws through (empty closes)
+EMPTY_GRASPS_OK = dict(min_points_between_fingers=0, min_grip_depth=0.0, min_pad_cover=0.0)
+
+
 def _planner(sim, **kw):
     return GraspPlanner(sim_planner_config(sim.config, **kw), sim.gripper,
                         T_ee_cam=sim.T_tcp_cam)
@@ -284,7 +288,7 @@ def test_object_stopping_rules(consecutive, per_object, expected, tmp_path):
         sim.reset_scene(1, seed=0)  # run_level resets to this very scene
         body = sim.remaining()[0]
         src = _FixedSource(_rows_beside(sim, body, range(5)))
-        planner = _planner(sim, min_points_between_fingers=0)
+        planner = _planner(sim, **EMPTY_GRASPS_OK)
         cfg = ProtocolConfig(max_consecutive_failures=consecutive,
                              max_attempts_per_object=per_object, max_total_attempts=10,
                              failure_pictures=str(tmp_path / 'pics'))
@@ -312,7 +316,7 @@ def test_repeated_failed_grasp_is_not_retried_and_scene_stops_without_grasps():
         body = sim.remaining()[0]
         same = _rows_beside(sim, body, [0])[0]
         src = _FixedSource([same])  # a deterministic source: the same failing grasp
-        planner = _planner(sim, min_points_between_fingers=0)
+        planner = _planner(sim, **EMPTY_GRASPS_OK)
         res = run_level(sim, src, planner, level='t', num_objects=1, seed=0,
                         config=ProtocolConfig(max_consecutive_failures=5))
     # one attempt, then its repeat is removed: two empty captures end the scene
@@ -359,7 +363,7 @@ def test_funnel_counts_add_up():
         sim.reset_scene(1, seed=1)
         body = sim.remaining()[0]
         src = _FixedSource([np.concatenate(_rows_beside(sim, body, [0, 1]))])
-        res = run_level(sim, src, _planner(sim, min_points_between_fingers=0), level='t',
+        res = run_level(sim, src, _planner(sim, **EMPTY_GRASPS_OK), level='t',
                         num_objects=1, seed=1, config=ProtocolConfig(max_total_attempts=1))
         f = res.records[0].funnel
         assert f['graspness_gate'] == 7 and f['raw_predictions'] == 5
