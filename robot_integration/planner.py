@@ -502,7 +502,21 @@ def jaw_contact(points_tcp: np.ndarray, gripper: GripperModel, opening: float
         y_hi`` (closing axis; the jaws are at ``-opening / 2`` and ``opening / 2``) and
         ``z_lo, z_hi`` (across the finger pads, ``|z| < finger_height / 2``), metres;
         ``pad_cover``: ``(z_hi - z_lo) / finger_height``, the share of the pads' width
-        that the held points span. Extents are NaN when no point is between the jaws.
+        that the held points span; ``face_angle_deg``: how far, at the worse of the two
+        jaws, the held outline turns away from facing the jaw, degrees (see below).
+        Extents are NaN when no point is between the jaws.
+
+    ``face_angle_deg``: the pads' width is cut into :data:`FACE_BINS` strips along z; in
+    every strip holding points the outermost point towards each jaw (largest ``y`` for
+    the ``+y`` jaw, smallest for the other) is where that jaw meets the object. How far
+    those contacts recede along the closing axis across the strips (largest minus
+    smallest), over the z distance between the outermost strips' centres, is the tangent
+    of the angle between the closing axis and the face the jaw closes on, seen in the
+    pads' plane: 0 for a face square to the closing axis, 45 for a face at 45 degrees (a
+    box closed along its diagonal, which a friction coefficient below 1 cannot hold),
+    about 18 for a right-angled corner centred on the pads (its contacts recede 5 mm from
+    the middle strips to the outer ones, 15 mm apart). NaN with fewer than two strips
+    holding points.
     """
     inside = np.asarray(points_tcp, dtype=np.float64).reshape(-1, 3)
     inside = inside[gripper.points_between_jaws(inside, opening)]
@@ -512,7 +526,31 @@ def jaw_contact(points_tcp: np.ndarray, gripper: GripperModel, opening: float
                   if len(inside) else (float('nan'), float('nan')))
         out[f'{name}_lo'], out[f'{name}_hi'] = lo, hi
     out['pad_cover'] = (out['z_hi'] - out['z_lo']) / gripper.finger_height
+    out['face_angle_deg'] = _face_angle_deg(inside, gripper.finger_height)
     return out
+
+
+#: Strips across the finger pads' width used by :func:`jaw_contact`'s face angle.
+FACE_BINS = 4
+
+
+def _face_angle_deg(inside: np.ndarray, pad_width: float) -> float:
+    """The ``face_angle_deg`` of :func:`jaw_contact` for TCP-frame points between the
+    jaws (``|z| < pad_width / 2``)."""
+    if len(inside) == 0:
+        return float('nan')
+    edges = np.linspace(-0.5 * pad_width, 0.5 * pad_width, FACE_BINS + 1)
+    strip = np.clip(np.searchsorted(edges, inside[:, 2], side='right') - 1, 0, FACE_BINS - 1)
+    used = np.unique(strip)
+    if len(used) < 2:
+        return float('nan')
+    centres = 0.5 * (edges[used] + edges[used + 1])
+    y_hi = np.full(FACE_BINS, -np.inf)
+    y_lo = np.full(FACE_BINS, np.inf)
+    np.maximum.at(y_hi, strip, inside[:, 1])
+    np.minimum.at(y_lo, strip, inside[:, 1])
+    recess = max(np.ptp(y_hi[used]), np.ptp(y_lo[used]))
+    return float(np.degrees(np.arctan2(recess, centres[-1] - centres[0])))
 
 
 def _lowest_box_z(gripper: GripperModel, T_base_tcp: np.ndarray,

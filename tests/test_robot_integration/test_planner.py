@@ -388,14 +388,39 @@ def test_jaw_contact_counts_and_extents_of_the_points_between_the_jaws():
                     [-0.01, 0.04, 0.0], [-0.01, 0.0, 0.015], [0.01, 0.0, 0.0],
                     [-0.07, 0.0, 0.0]])
     out = jaw_contact(pts, GripperModel(finger_length=0.06, finger_height=0.02), 0.06)
+    # face angle: pad strips [-10, -5), [0, 5) mm hold points (centres 7.5 mm and 2.5 mm,
+    # 10 mm apart); the -y jaw's contacts are y = 0.025 and -0.02: 45 mm of recess
     expected = dict(points=3, x_lo=-0.03, x_hi=-0.005, y_lo=-0.02, y_hi=0.025,
-                    z_lo=-0.006, z_hi=0.004, pad_cover=0.5)
+                    z_lo=-0.006, z_hi=0.004, pad_cover=0.5,
+                    face_angle_deg=np.degrees(np.arctan(4.5)))
     assert out.keys() == expected.keys()
     np.testing.assert_allclose([out[k] for k in expected], list(expected.values()),
                                atol=1e-12)
     empty = jaw_contact(pts[3:], GripperModel(), 0.06)
     assert empty['points'] == 0
     assert all(np.isnan(v) for k, v in empty.items() if k != 'points')
+
+
+@pytest.mark.parametrize('shape, expected_deg', [
+    # a face square to the closing axis 1.5 cm from the TCP
+    ('square', 0.0),
+    # a face at 45 degrees across the pads (a box closed along its diagonal)
+    ('diagonal', 45.0),
+    # a right-angled corner centred on the pads: y = 2 cm - |z|
+    ('corner', np.degrees(np.arctan2(0.005, 0.015)))])
+def test_jaw_contact_face_angle(shape, expected_deg):
+    """Dense TCP-frame points of an object's top (x = -1 cm) between 6 cm jaws with 2 cm
+    pads; the -y side is a face square to the closing axis, so the +y side decides."""
+    y, z = np.meshgrid(np.arange(-0.015, 0.03, 0.0005), np.arange(-0.0099, 0.01, 0.0005))
+    y, z = y.ravel(), z.ravel()
+    edge = {'square': 0.015 + 0 * z, 'diagonal': 0.015 + z, 'corner': 0.02 - np.abs(z)}[shape]
+    keep = y <= edge
+    pts = np.stack([np.full(keep.sum(), -0.01), y[keep], z[keep]], axis=1)
+    out = jaw_contact(pts, GripperModel(finger_height=0.02), 0.06)
+    # strips of 5 mm: the outermost point of a strip lies up to one grid step inside it
+    assert out['face_angle_deg'] == pytest.approx(expected_deg, abs=2.5)
+    single_strip = pts[np.abs(pts[:, 2] - 0.001) < 0.001]
+    assert np.isnan(jaw_contact(single_strip, GripperModel(), 0.06)['face_angle_deg'])
 
 
 def test_plans_carry_the_jaw_contact_of_the_observed_cloud():
