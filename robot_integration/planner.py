@@ -58,7 +58,7 @@ __all__ = [
 
 #: Names of the planner filters, in the order they are applied.
 FILTERS = ('invalid_grasp', 'too_wide', 'outside_workspace', 'approach_angle',
-           'below_table', 'collision', 'empty', 'shallow', 'edge')
+           'below_table', 'collision', 'empty', 'shallow', 'edge', 'face_angle')
 
 _DOWN = np.array([0.0, 0.0, -1.0])
 
@@ -169,6 +169,11 @@ class PlannerConfig:
             spanned by the observed points between the jaws (``pad_cover`` of
             :func:`jaw_contact`); grasps with less hold the object's edge or corner with
             part of the pads and are rejected as ``edge`` (0: off). Needs the cloud.
+        max_face_angle_deg: Largest ``face_angle_deg`` of :func:`jaw_contact` (the angle
+            between the closing axis and the held faces seen in the pads' plane); grasps
+            beyond it close on faces their contacts cannot hold by friction (a box closed
+            along its diagonal) and are rejected as ``face_angle`` (90: off). Needs the
+            cloud.
         deepen_shallow_grasps: With ``min_grip_depth``, first try moving a shallow grasp
             further along its approach by the missing depth (the grasp point stays, the
             grasp depth grows); the moved grasp is kept when it stays in the workspace,
@@ -217,6 +222,7 @@ class PlannerConfig:
     min_grip_depth: float = 0.02
     deepen_shallow_grasps: bool = True
     min_pad_cover: float = 0.9
+    max_face_angle_deg: float = 90.0
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300
@@ -246,6 +252,8 @@ class PlannerConfig:
         for name in ('lift_height', 'segment_voxel_size'):
             if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 problems.append(f'{name} must be > 0 (metres)')
+        if not 0 < self.max_face_angle_deg <= 90:
+            problems.append('max_face_angle_deg must be in (0, 90] degrees (90: off)')
         for name in ('max_approach_angle_deg', 'max_camera_tilt_deg'):
             if not 0 <= getattr(self, name) <= 180:
                 problems.append(f'{name} must be in [0, 180] degrees')
@@ -772,6 +780,9 @@ class GraspPlanner:
                     contact = jaw_contact(local, self.gripper, open_width[i])
                 if cfg.min_pad_cover > 0 and not contact['pad_cover'] >= cfg.min_pad_cover:
                     counts['edge'] += 1
+                    continue
+                if contact['face_angle_deg'] > cfg.max_face_angle_deg:  # NaN passes
+                    counts['face_angle'] += 1
                     continue
             plan = self._make_plan(int(i), safe[i], grasps_base[i], tcp[i],
                                    float(open_width[i]), float(angle_deg[i]),

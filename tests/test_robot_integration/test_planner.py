@@ -529,3 +529,31 @@ def test_min_pad_cover_rejects_grasps_on_an_edge():
     assert plans[0].index == 1 and counts['edge'] == 1
     with pytest.raises(ValueError, match='min_pad_cover'):
         PlannerConfig(min_pad_cover=1.5)
+
+
+def test_max_face_angle_rejects_a_grasp_closing_on_faces_at_45_degrees():
+    """A square block top turned 45 degrees (|dx| + |dy| <= 2.5 cm around (0.5, 0), z = 5
+    cm) and two top-down grasps closing along base x, pads across base y: centred (its
+    jaws meet the two corners, face angle about 18) and moved 1.25 cm along base y (the
+    pads see one face at 45 degrees on each side). A 40 degree limit rejects the second."""
+    g = np.arange(-0.025, 0.0251, 0.001)
+    dx, dy = np.meshgrid(g, g)
+    keep = np.abs(dx) + np.abs(dy) <= 0.025 + 1e-9
+    top = np.stack([0.5 + dx[keep], dy[keep], np.full(keep.sum(), 0.05)], axis=1)
+    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    # camera x = base -y
+    rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
+                           _grasp_cam([-0.0125, 0.0, 0.55], score=0.9)])
+    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
+    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    assert [p.index for p in plans] == [1, 0]
+    # 45 degrees; the centred corner about 18 (22 at this 1 mm sampling: the middle strips'
+    # contacts 6 mm out from the outer strips', 15 mm apart)
+    offset, centred = [p.jaw_contact['face_angle_deg'] for p in plans]
+    assert offset == pytest.approx(45.0, abs=3.0)
+    assert centred == pytest.approx(np.degrees(np.arctan2(0.006, 0.015)), abs=1e-6)
+    plans, counts = _planner(max_face_angle_deg=40.0, **kw).plan_all(rows,
+                                                                     cloud_cam=cloud_cam)
+    assert plans[0].index == 0 and counts['face_angle'] == 1
+    with pytest.raises(ValueError, match='max_face_angle_deg'):
+        PlannerConfig(max_face_angle_deg=0.0)
