@@ -11,8 +11,9 @@ capture) and prints, per source, Markdown tables of:
   (degrees), horizontal distance of the planned TCP from the target's centre of mass
   (``tcp_offset_from_com``, cm), predicted width (m), score, grip depth (how far the finger
   tips reach below the highest observed point between the jaws, cm) and the held span (the
-  extent of those points along the closing axis, cm), the last two from the planner's
-  ``jaw_contact`` (records written before it have none: ``-``);
+  extent of those points along the closing axis, cm) and the face angle (degrees), the
+  last three from the planner's ``jaw_contact`` (records written before it have none:
+  ``-``);
 * the candidate funnel, mean per capture: the detector's stages (points through the
   graspness gate, after NMS, collision filter, support plane) and the planner's rejections.
 
@@ -110,6 +111,12 @@ def _held_span_cm(grasp: Dict[str, Any]) -> Optional[float]:
     return 100.0 * (float(contact['y_hi']) - float(contact['y_lo']))
 
 
+def _face_angle_deg(grasp: Dict[str, Any]) -> Optional[float]:
+    """The planner's ``jaw_contact['face_angle_deg']``; None for records without it."""
+    value = (grasp.get('jaw_contact') or {}).get('face_angle_deg')
+    return None if value is None else float(value)
+
+
 def _label(record: Dict[str, Any]) -> str:
     return 'success' if record['outcome'] == 'success' else (record.get('failure_reason')
                                                              or 'unknown')
@@ -151,7 +158,8 @@ def analyze(records: Sequence[Dict[str, Any]],
                 width_m=_median([g.get('width') for g in grasps]),
                 score=_median([g.get('score') for g in grasps]),
                 grip_depth_cm=_median([_grip_depth_cm(g) for g in grasps]),
-                held_span_cm=_median([_held_span_cm(g) for g in grasps]))
+                held_span_cm=_median([_held_span_cm(g) for g in grasps]),
+                face_angle_deg=_median([_face_angle_deg(g) for g in grasps]))
         funnel_sum: Counter = Counter()
         for r in recs:
             funnel = r.get('funnel') or {}
@@ -195,15 +203,17 @@ def to_markdown(analysis: Dict[str, Dict[str, Any]]) -> str:
                          f"{_fmt(row['collision_at_approach_pct'], 0)} |")
     lines += ['', '| source | outcome | attempts | approach from vertical, median deg | '
               'TCP to centre of mass, horizontal median cm | width median m | '
-              'score median | grip depth median cm | held span median cm |',
-              '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+              'score median | grip depth median cm | held span median cm | '
+              'face angle median deg |',
+              '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
     for source, a in analysis.items():
         for label, row in a['geometry'].items():
             lines.append(f"| {source} | {label} | {row['attempts']} | "
                          f"{_fmt(row['approach_deg'])} | {_fmt(row['offset_cm'])} | "
                          f"{_fmt(row['width_m'], 3)} | {_fmt(row['score'], 3)} | "
                          f"{_fmt(row.get('grip_depth_cm'))} | "
-                         f"{_fmt(row.get('held_span_cm'))} |")
+                         f"{_fmt(row.get('held_span_cm'))} | "
+                         f"{_fmt(row.get('face_angle_deg'))} |")
     lines += ['', '| source | funnel stage | mean per capture |', '| --- | --- | --- |']
     for source, a in analysis.items():
         for key, value in a['funnel_mean_per_capture'].items():

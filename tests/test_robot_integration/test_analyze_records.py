@@ -23,7 +23,7 @@ RECORDS = [
                      planner_rejected=dict(collision=2))),
     _rec('model', 'success', obj=16, angle=20.0, offset=(0.0, 0.01, 0.0), score=0.4,
          funnel=dict(graspness_gate=50, after_nms=6, planned=1),
-         contact=dict(x_lo=-0.025, y_lo=-0.02, y_hi=0.01)),
+         contact=dict(x_lo=-0.025, y_lo=-0.02, y_hi=0.01, face_angle_deg=12.0)),
     _rec('model', 'failure', 'empty_close', obj=16, angle=40.0, offset=(0.06, 0.08, 0.0),
          width=0.09, funnel=dict(graspness_gate=30, after_nms=2, planned=1,
                                  planner_rejected=dict(collision=1, below_table=3))),
@@ -54,6 +54,7 @@ def test_tables_match_hand_computed_values():
     # one success carries a jaw contact: grip 2.5 cm, held span 3 cm; the other has none
     assert success['grip_depth_cm'] == pytest.approx(2.5)
     assert success['held_span_cm'] == pytest.approx(3.0)
+    assert success['face_angle_deg'] == pytest.approx(12.0)
     assert model['geometry']['slip']['grip_depth_cm'] is None
     assert model['geometry']['empty_close']['offset_cm'] == pytest.approx(10.0)
     assert model['geometry']['empty_close']['width_m'] == pytest.approx(0.09)
