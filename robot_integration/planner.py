@@ -222,7 +222,7 @@ class PlannerConfig:
     min_grip_depth: float = 0.02
     deepen_shallow_grasps: bool = True
     min_pad_cover: float = 0.9
-    max_face_angle_deg: float = 90.0
+    max_face_angle_deg: float = 40.0
     check_collision: bool = True
     cloud_voxel_size: float = 0.003
     max_collision_checks: int = 300

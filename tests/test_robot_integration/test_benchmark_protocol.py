@@ -43,7 +43,8 @@ def _sim(**kw):
 
 
 #: planner settings that let grasps with nothing between the jaws through (empty closes)
-EMPTY_GRASPS_OK = dict(min_points_between_fingers=0, min_grip_depth=0.0, min_pad_cover=0.0)
+EMPTY_GRASPS_OK = dict(min_points_between_fingers=0, min_grip_depth=0.0, min_pad_cover=0.0,
+                       max_face_angle_deg=90.0)
 
 
 def _planner(sim, **kw):

@@ -18,7 +18,7 @@ T_BASE_CAM = camera_pose_looking_down([0.5, 0.0, 0.6])
 # turns them on, so that each test sees the filters it is about.
 CFG = dict(table_height=0.0, workspace_min=(0.2, -0.4, -0.05), workspace_max=(0.9, 0.4, 0.4),
            max_approach_angle_deg=45.0, min_grip_depth=0.0, deepen_shallow_grasps=False,
-           min_pad_cover=0.0, held_span_weight=0.0)
+           min_pad_cover=0.0, held_span_weight=0.0, max_face_angle_deg=90.0)
 
 
 def _grasp_cam(t_cam, approach_cam=(0, 0, 1), angle=0.0, width=0.04, depth=0.02,
