@@ -22,7 +22,9 @@ frame; eye-in-hand), ``fixed_camera_pose`` (16 floats ``T_base_cam``; fixed came
 ``use_tf_camera`` (look ``base_frame -> depth header frame`` up in tf instead of either),
 ``plan_on_every_frame`` (plan whenever a depth image arrives, default false: only on the
 service call), ``table_height``, ``workspace_min`` / ``workspace_max`` (3 floats each),
-``max_approach_angle_deg``.
+``max_approach_angle_deg``, and the checks of what the jaws hold (:data:`JAW_CONTACT_PARAMETERS`,
+defaults of :class:`~robot_integration.planner.PlannerConfig`): ``min_grip_depth``,
+``deepen_shallow_grasps``, ``min_pad_cover``, ``max_face_angle_deg``, ``held_span_weight``.
 
 With ``hand_eye`` the end-effector pose at the image time is looked up in tf
 (``base_frame -> ee_frame`` at the image stamp). Depth frames must be in an optical frame
@@ -56,6 +58,11 @@ def matrix_from_parameter(values: Sequence[float], name: str) -> Optional[np.nda
         raise ValueError(f'parameter {name} must have 16 values (row-major 4x4), got '
                          f'{len(values)}')
     return np.asarray(values, dtype=np.float64).reshape(4, 4)
+
+
+#: PlannerConfig fields of the jaw-contact checks exposed as node parameters.
+JAW_CONTACT_PARAMETERS = ('min_grip_depth', 'deepen_shallow_grasps', 'min_pad_cover',
+                          'max_face_angle_deg', 'held_span_weight')
 
 
 def build_planner_from_parameters(*, hand_eye: Sequence[float] = (),
@@ -110,6 +117,10 @@ def create_node(node_name: str = 'graspcontrast_grasp_planner') -> Any:
                        max_approach_angle_deg=float(dp(
                            'max_approach_angle_deg',
                            PlannerConfig.max_approach_angle_deg).value))
+            # the checks of what the jaws hold (README: Planner), defaults of PlannerConfig
+            for name in JAW_CONTACT_PARAMETERS:
+                default = getattr(PlannerConfig, name)
+                cfg[name] = type(default)(dp(name, default).value)
             ws_min = list(dp('workspace_min', [0.25, -0.5, -0.05]).value)
             ws_max = list(dp('workspace_max', [0.95, 0.5, 0.40]).value)
             cfg.update(workspace_min=tuple(ws_min), workspace_max=tuple(ws_max))

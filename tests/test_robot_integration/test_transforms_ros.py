@@ -10,7 +10,8 @@ from robot_integration.ros2_conversions import (T_LINK_OPTICAL, camera_info_to_K
                                                 metres_to_depth_image, normalize_frame_id,
                                                 pose_dict_to_matrix, pose_msg_to_matrix,
                                                 same_frame, transform_msg_to_matrix)
-from robot_integration.ros2_node import build_planner_from_parameters, matrix_from_parameter
+from robot_integration.ros2_node import (JAW_CONTACT_PARAMETERS, build_planner_from_parameters,
+                                         matrix_from_parameter)
 from robot_integration.transforms import (RigidTransformError, check_rigid_transform,
                                           invert_transform, make_transform,
                                           matrix_to_quaternion, quaternion_to_matrix)
@@ -133,6 +134,12 @@ def test_node_parameters_without_ros():
     planner = build_planner_from_parameters(hand_eye=T.reshape(-1).tolist(),
                                             table_height=0.01)
     assert planner.T_ee_cam is not None and planner.config.table_height == 0.01
+    # every jaw-contact parameter the node declares is a PlannerConfig field it can set
+    relaxed = dict(min_grip_depth=0.0, deepen_shallow_grasps=False, min_pad_cover=0.5,
+                   max_face_angle_deg=60.0, held_span_weight=0.0)
+    assert set(relaxed) == set(JAW_CONTACT_PARAMETERS)
+    planner = build_planner_from_parameters(hand_eye=T.reshape(-1).tolist(), **relaxed)
+    assert {k: getattr(planner.config, k) for k in relaxed} == relaxed
     with pytest.raises(ValueError, match='exactly one'):
         build_planner_from_parameters(hand_eye=T.reshape(-1).tolist(),
                                       fixed_camera_pose=T.reshape(-1).tolist())
