@@ -82,7 +82,8 @@ def sim_planner_config(sim_config: SimConfig, **overrides) -> PlannerConfig:
 def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optional[str] = None,
                  device: str = 'cpu', collision_filter: bool = True,
                  top_k: Optional[int] = None, workspace: str = 'objects',
-                 seed: Optional[int] = 0, strict: bool = True) -> Any:
+                 seed: Optional[int] = 0, strict: bool = True,
+                 random_grasps: int = 200) -> Any:
     """Grasp source by name.
 
     Args:
@@ -98,6 +99,7 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
             :class:`InferencerGraspSource`).
         seed: Point-sampling seed of the detector (``'model'``).
         strict: Strict checkpoint loading (``'model'``; see ``GraspInferencer``).
+        random_grasps: Grasps per capture of ``'random'`` (:class:`RandomGraspSource`).
 
     Returns:
         A grasp source.
@@ -114,7 +116,8 @@ def build_source(name: str, *, config: Optional[str] = None, checkpoint: Optiona
     if name == 'oracle':  # bound to the simulation by run_level
         return OracleGraspSource()
     if name == 'random':
-        return RandomGraspSource(seed=0 if seed is None else int(seed))
+        return RandomGraspSource(num_grasps=random_grasps,
+                                 seed=0 if seed is None else int(seed))
     if name == 'model':
         if config is None and checkpoint is None:
             raise SystemExit('--source model needs --checkpoint (and --config unless the '
@@ -247,6 +250,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--config', help='model config (--source model)')
     p.add_argument('--checkpoint', help='model checkpoint (--source model)')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--random-grasps', type=int_at_least(1), default=200,
+                   help='grasps per capture of the random source (default 200)')
     p.add_argument('--top-k', type=int_at_least(1), default=None,
                    help='best grasps kept by the model (--source model; default all)')
     p.add_argument('--no-collision-filter', action='store_true',
@@ -359,7 +364,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
                               device=args.device,
                               collision_filter=not args.no_collision_filter,
                               top_k=args.top_k, workspace=args.workspace,
-                              strict=not args.non_strict_load)
+                              strict=not args.non_strict_load,
+                              random_grasps=args.random_grasps)
     except (CheckpointLoadError, FileNotFoundError, ValueError, KeyError,
             TypeError) as err:
         text = err.args[0] if isinstance(err, KeyError) and err.args else err
@@ -375,7 +381,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[LevelResult]:
         os.makedirs(args.out, exist_ok=True)
         open(os.path.join(args.out, 'records.jsonl'), 'w').close()
     for name in names:
-        src = source if name == args.source else build_source(name, seed=args.seed)
+        src = source if name == args.source else build_source(
+            name, seed=args.seed, random_grasps=args.random_grasps)
         noise = _depth_noise(args.depth_noise, name)
         cfg_n = dataclasses.replace(sim_cfg, depth_noise=noise)
         protocol = ProtocolConfig(

@@ -418,6 +418,9 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
     capsys.readouterr()
     lvl = json.loads((no_grasp / 'summary.json').read_text())['levels'][0]
     assert lvl['attempts'] == 0 and lvl['success_rate'] is None
+    # the random source's candidate budget reaches it
+    assert pick_and_place.build_source('random', random_grasps=7).num_grasps == 7
+    assert pick_and_place.parse_args(['--random-grasps', '30']).random_grasps == 30
     assert pick_and_place.parse_planner_overrides(
         ['verticality_weight=0.5', 'collision_max_points=4', 'check_collision=false']) == \
         dict(verticality_weight=0.5, collision_max_points=4, check_collision=False)
@@ -425,7 +428,8 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
                 ['--planner', 'max_approach_angel_deg=30'],
                 ['--planner', 'max_approach_angle_deg=steep'],
                 ['--planner', 'workspace_min=0'], ['--planner', 'width_margin=inf'],
-                ['--planner', 'lift_height=-0.2'], ['--planner', 'max_collision_checks=0']):
+                ['--planner', 'lift_height=-0.2'], ['--planner', 'max_collision_checks=0'],
+                ['--random-grasps', '0']):
         with pytest.raises(SystemExit) as stop:
             pick_and_place.parse_args(bad)
         assert stop.value.code == 2
