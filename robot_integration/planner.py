@@ -738,12 +738,21 @@ class GraspPlanner:
         rank = (cfg.score_weight * safe[:, 0] + cfg.verticality_weight * cos_down +
                 cfg.height_weight * (tcp[:, 2, 3] - cfg.table_height) -
                 cfg.centre_weight * np.nan_to_num(offset, nan=0.0))
+        # TCP-frame clouds and jaw contacts of the candidates, measured once per pose
+        locals_: Dict[int, np.ndarray] = {}
+        contacts: Dict[int, Dict[str, float]] = {}
+
+        def local_and_contact(i: int) -> Tuple[np.ndarray, Dict[str, float]]:
+            if i not in locals_:
+                locals_[i] = self._local_cloud(cloud, tcp[i])
+                contacts[i] = jaw_contact(locals_[i], self.gripper, open_width[i])
+            return locals_[i], contacts[i]
+
         if cloud is not None and cfg.held_span_weight > 0:
             span = np.zeros(n)
             for i in [i for i in np.argsort(-rank, kind='stable')
                       if alive[i]][:cfg.max_collision_checks]:
-                contact = jaw_contact(self._local_cloud(cloud, tcp[i]), self.gripper,
-                                      open_width[i])
+                contact = local_and_contact(int(i))[1]
                 if contact['points'] > 0:
                     span[i] = contact['y_hi'] - contact['y_lo']
             rank = rank - cfg.held_span_weight * span
@@ -757,7 +766,7 @@ class GraspPlanner:
                 continue
             contact = None
             if cloud is not None:
-                local = self._local_cloud(cloud, tcp[i])
+                local, contact = local_and_contact(int(i))
                 reason = self._cloud_check(local, open_width[i])
                 if reason is not None:
                     counts[reason] += 1
@@ -766,7 +775,7 @@ class GraspPlanner:
                     tcp[i], grasps_base[i, 13:16] = self._centred(
                         cloud, local, tcp[i], grasps_base[i, 13:16], open_width[i], lo, hi)
                     local = self._local_cloud(cloud, tcp[i])
-                contact = jaw_contact(local, self.gripper, open_width[i])
+                    contact = jaw_contact(local, self.gripper, open_width[i])
                 if cfg.min_grip_depth > 0 and not -contact['x_lo'] >= cfg.min_grip_depth:
                     moved = None
                     if cfg.deepen_shallow_grasps and np.isfinite(contact['x_lo']):
