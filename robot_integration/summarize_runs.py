@@ -60,8 +60,9 @@ def _failures(reasons: Dict[str, int], wrong: int = 0) -> str:
 def pooled(levels: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Sums over the level dicts of ``summary.json`` (``stats.aggregate_level``)."""
     out: Dict[str, Any] = {k: sum(int(l[k]) for l in levels)
-                           for k in ('scenes', 'objects', 'attempts', 'successes', 'cleared',
-                                     'wrong_object', 'no_grasp_captures')}
+                           for k in ('scenes', 'objects', 'attempts', 'successes', 'cleared')}
+    for key in ('wrong_object', 'no_grasp_captures'):  # absent from older summaries
+        out[key] = sum(int(l.get(key, 0)) for l in levels)
     reasons: Dict[str, int] = {}
     for level in levels:
         for key, value in level.get('failure_reasons', {}).items():
@@ -82,8 +83,13 @@ def tables(runs: Sequence[Tuple[str, str]], pooled_only: bool = False) -> str:
         for source, result in sources.items():
             name = label if len(sources) == 1 else f'{label} / {source}'
             mark = ' PARTIAL' if result.get('partial') else ''
-            levels = result['levels']
-            total = pooled(levels)
+            levels = result.get('levels')
+            try:
+                total = pooled(levels or [])
+            except KeyError as err:
+                raise ValueError(f'{path}: source {source!r}: a level lacks {err}') from None
+            if not levels:
+                raise ValueError(f'{path}: source {source!r} has no level results')
             if pooled_only:
                 lines.append(
                     f"| {name}{mark} | {total['scenes']} | {total['objects']} | "
@@ -118,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         runs = [parse_run(spec) for spec in args.runs]
         sys.stdout.write(tables(runs, pooled_only=args.pooled_only))
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     return 0

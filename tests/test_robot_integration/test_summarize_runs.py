@@ -51,3 +51,10 @@ def test_bad_paths_are_one_line_errors(tmp_path, capsys):
     (tmp_path / 'summary.json').write_text('{"sources": {}}')
     assert sr.main([str(tmp_path)]) == 1
     assert 'no source results' in capsys.readouterr().err
+    (tmp_path / 'summary.json').write_text('{"sources": {"m": {"levels": [{"scenes": 1}]}}}')
+    assert sr.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error:') and "a level lacks 'objects'" in err and '\n' not in err[:-1]
+    (tmp_path / 'summary.json').write_text('not json')
+    assert sr.main([str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith('error:')
