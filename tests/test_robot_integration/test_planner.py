@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from graspcontrast_mm.structures.frames import transform_points
 from graspcontrast_mm.structures.grasp import approach_angle_to_matrix, make_grasp_array
 from robot_integration.executor import Executor, Observation, UnsafeCommandError
 from robot_integration.grasp_sources import InferencerGraspSource, as_grasp_array
@@ -288,6 +289,11 @@ def test_jaws_centred_on_the_points_between_them():
                                atol=1e-9)
 
 
+def _to_camera(points_base):
+    """Base-frame points (metres) in the camera frame of ``T_BASE_CAM``."""
+    return transform_points(invert_transform(T_BASE_CAM), points_base)
+
+
 def _block_top(x0, x1, y0, y1, z, step=0.005):
     """Points of a horizontal rectangle (base frame, metres), ``step`` apart."""
     xs = np.arange(x0, x1 + 1e-9, step)
@@ -361,7 +367,7 @@ def test_centre_weight_prefers_grasps_near_the_object_centre():
     (score 0.5) and one 4.5 cm from it along x (score 0.6). The score alone picks the edge
     grasp; 10 per metre of horizontal offset from the segment centroid picks the centre."""
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05)
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     # camera 0.6 m above the table looking down: camera z = 0.55 is base z = 0.05
     centre = _grasp_cam([0.0, 0.0, 0.55], score=0.5)
     t_edge = (invert_transform(T_BASE_CAM) @ [0.545, 0.0, 0.05, 1.0])[:3]
@@ -427,7 +433,7 @@ def test_plans_carry_the_jaw_contact_of_the_observed_cloud():
     """Top-down grasp 2 cm deep into a flat block top at z = 5 cm: the held points lie 2 cm
     above the finger tips (TCP x = -0.02); without a cloud there is no contact record."""
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     row = _grasp_cam([0.0, 0.0, 0.55], depth=0.02)
     kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
     plan = _planner(**kw).plan(row, cloud_cam=cloud_cam)
@@ -447,7 +453,7 @@ def test_min_grip_depth_rejects_grasps_whose_fingers_barely_reach_down():
     finger tips 1 cm below the top) and depth 3 cm (score 0.5). With a 2 cm minimum the
     shallow one is counted as 'shallow' and the deep one planned."""
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.002)
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], depth=0.01, score=0.9),
                            _grasp_cam([0.0, 0.0, 0.55], depth=0.03, score=0.5)])
     kw = dict(collision_max_points=10**6, min_points_between_fingers=0)
@@ -469,7 +475,7 @@ def test_held_span_weight_prefers_the_narrower_hold():
     narrow = _block_top(0.485, 0.515, -0.03, 0.03, 0.05, step=0.001)
     wide = _block_top(0.472, 0.528, 0.17, 0.23, 0.05, step=0.001)
     top = np.concatenate([narrow, wide])
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     # camera x = base -y: the second grasp point is base (0.5, 0.2, 0.05)
     rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
                            _grasp_cam([-0.2, 0.0, 0.55], score=0.6)])
@@ -492,7 +498,7 @@ def test_deepen_shallow_grasps_moves_the_tcp_down_the_approach():
               min_grip_depth=0.02, deepen_shallow_grasps=True)
     for height, ok in ((0.05, True), (0.02, False)):
         top = _block_top(0.44, 0.56, -0.03, 0.03, height, step=0.002)
-        cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+        cloud_cam = _to_camera(top)
         row = _grasp_cam([0.0, 0.0, 0.6 - height], depth=0.01, score=0.9)
         plan = _planner(**kw).plan(row, cloud_cam=cloud_cam)
         if not ok:
@@ -515,7 +521,7 @@ def test_min_pad_cover_rejects_grasps_on_an_edge():
     the 2 cm, a pad cover of 0.75 (0.70 sampled). A 0.85 minimum rejects the edge grasp as
     'edge'."""
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     # camera x = base -y: grasp point at base y = 0.025 (block edge at y = 0.03)
     rows = np.concatenate([_grasp_cam([-0.025, 0.0, 0.55], score=0.9),
                            _grasp_cam([0.0, 0.0, 0.55], score=0.5)])
@@ -540,7 +546,7 @@ def test_max_face_angle_rejects_a_grasp_closing_on_faces_at_45_degrees():
     dx, dy = np.meshgrid(g, g)
     keep = np.abs(dx) + np.abs(dy) <= 0.025 + 1e-9
     top = np.stack([0.5 + dx[keep], dy[keep], np.full(keep.sum(), 0.05)], axis=1)
-    cloud_cam = (invert_transform(T_BASE_CAM) @ np.c_[top, np.ones(len(top))].T).T[:, :3]
+    cloud_cam = _to_camera(top)
     # camera x = base -y
     rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
                            _grasp_cam([-0.0125, 0.0, 0.55], score=0.9)])
