@@ -10,7 +10,7 @@ The step is split into
   data      per-view pipeline (load depth, back-project, crop, sample, augment, voxelize)
   matching  MatchViewPair (eq. 1-2) + SampleKeyPoints (FPS to M)
   batching  pack + collate + SparsePairDataPreprocessor
-  backbone  SparseUNet forward on the 2B clouds
+  backbone  SparseUNet forward on the 2B clouds (output at the key points)
   loss      FNE-InfoNCE forward over the B pairs
   backward  backward of the loss through the backbone
   optimizer Adam step
@@ -144,15 +144,12 @@ def main(argv=None):
             voxels.append(int(inputs['coords'].shape[0]))
 
             t = time.perf_counter()
-            feats = model.backbone(inputs['feats'], inputs['coords'],
-                                   inputs['batch_size'])
+            # the model's own path: backbone on the 2B clouds, output at the key points
+            pairs = model._gather_pairs(inputs, None)
             t_backbone = time.perf_counter() - t
             t = time.perf_counter()
-            losses = []
-            for rows_b, pts_b in zip(inputs['match_rows'], inputs['key_points_world']):
-                losses.append(model.loss_module(feats[rows_b[:, 0]], feats[rows_b[:, 1]],
-                                                pts_b))
-            loss = torch.stack(losses).mean()
+            loss = torch.stack([model.loss_module(f0, f1, kp)
+                                for f0, f1, kp in pairs]).mean()
             t_loss = time.perf_counter() - t
             t = time.perf_counter()
             optim.zero_grad()

@@ -83,6 +83,7 @@ pairs of offset ``K - 1 - k``).
 """
 import contextlib
 import os
+import threading
 import warnings
 import weakref
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -95,7 +96,8 @@ __all__ = [
     'rulebook_conv', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes',
     'spconv_cpu_fixes_enabled', 'spconv_cpu_fixes', 'ENV_VAR', 'ALGORITHM_ENV_VAR',
     'RULEBOOK_ALGORITHMS', 'set_rulebook_algorithm', 'get_rulebook_algorithm', 'MAX_BUCKETS',
-    'GEMM_DTYPE_ENV_VAR', 'GEMM_DTYPES', 'set_rulebook_gemm_dtype', 'get_rulebook_gemm_dtype'
+    'GEMM_DTYPE_ENV_VAR', 'GEMM_DTYPES', 'set_rulebook_gemm_dtype', 'get_rulebook_gemm_dtype',
+    'WORKSPACE_ENV_VAR', 'release_rulebook_workspace', 'rulebook_workspace_bytes'
 ]
 
 #: Environment variable; ``0`` stops :mod:`graspcontrast_mm.ops` from applying the fix.
@@ -110,6 +112,8 @@ MAX_BUCKETS = 6
 GEMM_DTYPE_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_GEMM_DTYPE'
 #: GEMM dtypes of :func:`set_rulebook_gemm_dtype` (``float32``: the features' own dtype).
 GEMM_DTYPES = {'float32': None, 'bfloat16': torch.bfloat16}
+#: Environment variable; ``0`` makes every ``bucketed`` conv allocate fresh buffers.
+WORKSPACE_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_WORKSPACE'
 
 
 def _env_choice(variable: str, default: str, choices) -> str:
@@ -312,14 +316,15 @@ class _BucketPlan:
             group (int64), where its rows start in the padded pair list, how many offsets
             it has and how many pairs each one is padded to.
         total: padded pair rows ``sum(num_offsets * length)``.
-        in_rows: int64 ``(total,)`` input row of every padded pair; padding points at row
-            ``num_in`` (a zero row appended in backward).
-        in_rows_fwd: the same with padding at row 0 (forward: padded products are never
-            read, so no zero row is needed).
-        out_rows: int64 ``(total,)`` output row of every padded pair, padding at
-            ``num_out`` (a zero row appended to the output gradient in backward).
+        in_rows: int64 ``(total,)`` input row of every padded pair; padding points at
+            row 0 (a padded product is never summed into an output row, and in backward
+            its output gradient row is zero, so it adds nothing to the weight gradient).
+        out_rows: int64 ``(total,)`` output row of every padded pair, padding at row 0.
+        pad_positions: int64 positions of the padding in the padded pair list (their
+            gathered output gradient rows are set to zero in backward).
         scatter_out / scatter_in: CSR structure ``(crow, col, size)`` of the 0/1 matrices
-            that sum padded pair rows into output rows (forward) and input rows (backward).
+            that sum padded pair rows into output rows (forward) and input rows (backward);
+            padding is left out.
     """
 
     def __init__(self, segments: List[Segment], num_in: int, num_out: int,
@@ -343,10 +348,14 @@ class _BucketPlan:
             start += num * length
         self.total = start
         empty = torch.zeros(0, dtype=torch.long, device=device)
-        self.in_rows = torch.cat(in_rows) if in_rows else empty
-        self.in_rows_fwd = torch.where(self.in_rows == num_in, 0, self.in_rows)
-        self.out_rows = torch.cat(out_rows) if out_rows else empty
-        self.scatter_out = self._csr(self.out_rows, num_out)
+        in_rows = torch.cat(in_rows) if in_rows else empty
+        out_rows = torch.cat(out_rows) if out_rows else empty
+        padding = out_rows == num_out
+        self.pad_positions = torch.nonzero(padding).squeeze(1)
+        self.in_rows = in_rows.masked_fill(padding, 0)
+        self.out_rows = out_rows.masked_fill(padding, 0)
+        self.scatter_out = self._csr(out_rows, num_out)
+        self._in_rows_padded = in_rows
         self._num_in = num_in
         self._scatter_in = None
 
@@ -355,7 +364,8 @@ class _BucketPlan:
         """CSR structure of the backward scatter; built on the first backward (inference
         never needs it)."""
         if self._scatter_in is None:
-            self._scatter_in = self._csr(self.in_rows, self._num_in)
+            self._scatter_in = self._csr(self._in_rows_padded, self._num_in)
+            self._in_rows_padded = None
         return self._scatter_in
 
     def _csr(self, rows: Tensor, num_rows: int):
@@ -368,8 +378,11 @@ class _BucketPlan:
         return crow, cols[order], (num_rows, self.total)
 
     @staticmethod
-    def scatter(structure, values: Tensor) -> Tensor:
-        """``S @ values`` for a CSR 0/1 structure from :meth:`_csr` (deterministic)."""
+    def scatter_add_(structure, values: Tensor, out: Tensor) -> Tensor:
+        """``out += S @ values`` in place for a CSR 0/1 structure from :meth:`_csr`
+        (deterministic). Summing into an existing buffer avoids the zero-filled result
+        and the copy that ``S @ values`` makes (together more than the product itself
+        for 10^5 rows)."""
         crow, col, size = structure
         with warnings.catch_warnings():
             # built here from valid indices; torch's note that CSR support is "beta"
@@ -379,7 +392,62 @@ class _BucketPlan:
                                         torch.ones(len(col), dtype=values.dtype,
                                                    device=values.device),
                                         size=size, check_invariants=False)
-        return s @ values
+        return out.addmm_(s, values)
+
+
+class _Workspace(threading.local):
+    """Reused scratch buffers of the ``bucketed`` algorithm, one set per thread.
+
+    A conv gathers its input rows into a ``(P, C_in)`` buffer and writes its products into
+    a ``(P, C_out)`` one (P: padded rule-book pairs, about 9 per voxel for a 3x3x3
+    submanifold conv on a surface); backward needs three such buffers. At paper scale
+    they are hundreds of MB each, and a freshly allocated buffer is paid for in page
+    faults on its first write (a gather into a new 550 MB buffer took 330 ms in a
+    pre-training step, about 4x the gather into memory already touched). The buffers never
+    leave the conv: each is filled and fully consumed inside one forward or backward
+    call, so they are kept here (per role and dtype, grown with 25 % headroom) and
+    reused by the next conv. They stay allocated until :func:`release_rulebook_workspace`
+    or the end of the thread; ``GRASPCONTRAST_SPCONV_CPU_WORKSPACE=0`` turns the reuse off.
+    """
+
+    def __init__(self):
+        self.buffers: Dict[tuple, Tensor] = {}
+
+    def get(self, role: str, rows: int, cols: int, dtype: torch.dtype,
+            device: torch.device) -> Tensor:
+        """An uninitialised ``(rows, cols)`` buffer for ``role``; the previous content of
+        the role's buffer is overwritten by the caller."""
+        if not _WORKSPACE_ENABLED or device.type != 'cpu':
+            return torch.empty((rows, cols), dtype=dtype, device=device)
+        key = (role, dtype)
+        need = rows * cols
+        buf = self.buffers.get(key)
+        if buf is None or buf.numel() < need:
+            self.buffers.pop(key, None)  # free the old one before the larger allocation
+            buf = self.buffers[key] = torch.empty(need + need // 4, dtype=dtype,
+                                                  device=device)
+        return buf[:need].view(rows, cols)
+
+
+_WORKSPACE_ENABLED = os.environ.get(WORKSPACE_ENV_VAR, '1').strip().lower() not in (
+    '0', 'false', 'no', 'off')
+_WORKSPACE = _Workspace()
+
+
+def release_rulebook_workspace() -> int:
+    """Free the calling thread's reused conv buffers (see :class:`_Workspace`).
+
+    Returns:
+        The number of bytes released.
+    """
+    freed = rulebook_workspace_bytes()
+    _WORKSPACE.buffers.clear()
+    return freed
+
+
+def rulebook_workspace_bytes() -> int:
+    """Bytes held by the calling thread's reused conv buffers."""
+    return sum(b.numel() * b.element_size() for b in _WORKSPACE.buffers.values())
 
 
 # id(indice_pairs) -> (weakref to indice_pairs, {(subm, inverse, num_in, num_out): plan})
@@ -415,10 +483,6 @@ def _bmm_into(out: Tensor, a: Tensor, b: Tensor) -> None:
         out.copy_(torch.bmm(a, b))
 
 
-def _append_zero_row(x: Tensor) -> Tensor:
-    return torch.cat([x, x.new_zeros((1, x.shape[1]))])
-
-
 class _BucketedConvFunction(torch.autograd.Function):
     """Gather -> grouped batched GEMMs -> CSR scatter; forward and backward."""
 
@@ -430,23 +494,23 @@ class _BucketedConvFunction(torch.autograd.Function):
         x = features if gemm_dtype is None else features.to(gemm_dtype)
         w = weight.reshape(c_out, -1, c_in).to(x.dtype)  # (C_out, K, C_in)
         centre = w.shape[1] // 2
+        if subm:  # the centre offset (identity pairs), then the other offsets added
+            out = x.mm(w[:, centre].t()).to(features.dtype)
+        else:
+            out = features.new_zeros((num_out, c_out))
         if plan.total:
-            gathered = x.index_select(0, plan.in_rows_fwd)  # (P, C_in)
-            products = features.new_empty((plan.total, c_out))
+            dev = features.device
+            gathered = torch.index_select(  # (P, C_in)
+                x, 0, plan.in_rows,
+                out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
+            products = _WORKSPACE.get('b', plan.total, c_out, features.dtype, dev)
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
                 _bmm_into(products[start:stop].view(num, length, c_out),
                           gathered[start:stop].view(num, length, c_in),
                           w[:, offsets].permute(1, 2, 0))
-            out = _BucketPlan.scatter(plan.scatter_out, products)
-            if subm and x is features:
-                out.addmm_(features, w[:, centre].t())
-            elif subm:
-                out += x.mm(w[:, centre].t()).to(features.dtype)
-        elif subm:
-            out = x.mm(w[:, centre].t()).to(features.dtype)
-        else:
-            out = features.new_zeros((num_out, c_out))
+            del gathered
+            _BucketPlan.scatter_add_(plan.scatter_out, products, out)
         ctx.save_for_backward(features, weight)
         ctx.plan = plan
         ctx.subm = subm
@@ -469,13 +533,24 @@ class _BucketedConvFunction(torch.autograd.Function):
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_w = weight.new_zeros(w.shape) if need_w else None
         grad_features = None
+        if need_x:  # the centre offset (identity pairs), then the other offsets added
+            grad_features = (g_out.mm(w[:, centre]).to(dtype) if ctx.subm
+                             else torch.zeros_like(features))
+        if need_w and ctx.subm:
+            grad_w[:, centre] = g_out.t().mm(x).to(dtype)
         if plan.total:
-            # padded pairs read the appended zero rows, so they add nothing
-            grad_rows = _append_zero_row(g_out).index_select(0, plan.out_rows)
+            dev = features.device
+            grad_rows = torch.index_select(
+                g_out, 0, plan.out_rows,
+                out=_WORKSPACE.get('c', plan.total, c_out, g_out.dtype, dev))
+            # padded pairs get a zero output gradient, so they add nothing to grad_w
+            grad_rows.index_fill_(0, plan.pad_positions, 0)
             if need_w:
-                gathered = _append_zero_row(x).index_select(0, plan.in_rows)
+                gathered = torch.index_select(
+                    x, 0, plan.in_rows,
+                    out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
             if need_x:
-                grad_gathered = features.new_empty((plan.total, c_in))
+                grad_gathered = _WORKSPACE.get('b', plan.total, c_in, dtype, dev)
             for offsets, start, num, length in plan.buckets:
                 stop = start + num * length
                 g = grad_rows[start:stop].view(num, length, c_out)
@@ -487,16 +562,7 @@ class _BucketedConvFunction(torch.autograd.Function):
                     _bmm_into(grad_gathered[start:stop].view(num, length, c_in), g,
                               w[:, offsets].transpose(0, 1))
             if need_x:
-                grad_features = _BucketPlan.scatter(plan.scatter_in, grad_gathered)
-        elif need_x:
-            grad_features = torch.zeros_like(features)
-        if ctx.subm:
-            if need_x and g_out is grad_out:
-                grad_features.addmm_(grad_out, w[:, centre])
-            elif need_x:
-                grad_features += g_out.mm(w[:, centre]).to(dtype)
-            if need_w:
-                grad_w[:, centre] = g_out.t().mm(x).to(dtype)
+                _BucketPlan.scatter_add_(plan.scatter_in, grad_gathered, grad_features)
         if need_w:
             grad_w = grad_w.reshape(weight.shape)
         return grad_features, grad_w, None, None, None, None

@@ -278,10 +278,18 @@ def test_bucket_plan_is_shared_by_convs_with_one_rulebook():
         assert entry[0]() is pairs and len(entry[1]) == 1  # one plan for both convs
         plan = next(iter(entry[1].values()))
         # every pair of the rule-book appears exactly once in the padded layout
-        num_pairs = sum(len(seg[1]) for seg in spconv_cpu._rulebook_segments(
-            pairs, out.indice_dict['k'].indice_pair_num, subm=True, inverse=False))
-        assert int((plan.in_rows < len(coords)).sum()) == num_pairs
-        assert plan.total <= 1.5 * num_pairs
+        segments = spconv_cpu._rulebook_segments(
+            pairs, out.indice_dict['k'].indice_pair_num, subm=True, inverse=False)
+        expected = sorted((int(i), int(o)) for _, rows_in, rows_out in segments
+                          for i, o in zip(rows_in, rows_out))
+        valid = torch.ones(plan.total, dtype=torch.bool)
+        valid[plan.pad_positions] = False
+        laid_out = sorted(zip(plan.in_rows[valid].tolist(), plan.out_rows[valid].tolist()))
+        assert laid_out == expected
+        assert plan.total <= 1.5 * len(expected)
+        # padding reads row 0 and is left out of both scatters
+        assert bool((plan.in_rows[~valid] == 0).all() and (plan.out_rows[~valid] == 0).all())
+        assert len(plan.scatter_out[1]) == len(plan.scatter_in[1]) == len(expected)
     finally:
         set_rulebook_algorithm(before)
 

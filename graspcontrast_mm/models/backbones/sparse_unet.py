@@ -26,6 +26,7 @@ from spconv.pytorch.conv import SparseConvolution
 from torch import Tensor, nn
 
 import graspcontrast_mm.ops  # noqa: F401  (routes spconv's CPU convs to the fixed path)
+from graspcontrast_mm.ops import index_rows
 from graspcontrast_mm.registry import MODELS
 
 __all__ = ['SparseUNet', 'SparseBasicBlock', 'MINKUNET14D_PLANES',
@@ -241,7 +242,8 @@ class SparseUNet(BaseModule):
             raise ValueError('coords contain duplicate voxels; merge the points of a '
                              'voxel first')
 
-    def forward(self, feats: Tensor, coords: Tensor, batch_size: int) -> Tensor:
+    def forward(self, feats: Tensor, coords: Tensor, batch_size: int,
+                rows: Optional[Tensor] = None) -> Tensor:
         """Per-voxel features of a batch of voxelised clouds.
 
         Args:
@@ -249,15 +251,32 @@ class SparseUNet(BaseModule):
             coords: int ``(V, 4)`` rows ``[batch_idx, x, y, z]``: cloud index in
                 ``[0, batch_size)`` and voxel indices ``>= 0`` (unique per cloud).
             batch_size: number of clouds ``B``.
+            rows: optional 1-D integer ``(R,)`` voxel rows (repeats allowed) at which
+                the output is wanted. The final 1x1 projection is then applied to those
+                rows only: the same values as ``forward(...)[rows]`` (the projection is
+                per voxel), without the ``(V, out_channels)`` map and its gradient (the
+                contrastive pre-training reads a few thousand key points of ~10^5
+                voxels).
 
         Returns:
-            ``(V, out_channels)`` features, row ``i`` for the voxel ``coords[i]``.
+            ``(V, out_channels)`` features, row ``i`` for the voxel ``coords[i]``; with
+            ``rows``, ``(R, out_channels)``, row ``j`` for the voxel ``coords[rows[j]]``.
 
         Raises:
             ValueError: on wrong shapes or dtypes, empty input, negative or duplicate
-                coordinates, a batch index out of range, or non-finite features.
+                coordinates, a batch index out of range, non-finite features, or rows
+                outside ``[0, V)``.
         """
         self._check_inputs(feats, coords, batch_size)
+        if rows is not None:
+            if (not isinstance(rows, Tensor) or rows.dim() != 1
+                    or rows.is_floating_point() or rows.dtype == torch.bool):
+                raise ValueError('rows must be a 1-D integer tensor of voxel rows, got '
+                                 f'{getattr(rows, "dtype", type(rows))} '
+                                 f'{tuple(getattr(rows, "shape", ()))}')
+            if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= feats.shape[0]):
+                raise ValueError(f'rows must lie in [0, {feats.shape[0]}), got '
+                                 f'[{int(rows.min())}, {int(rows.max())}]')
         x = spconv.SparseConvTensor(feats, coords.int().contiguous(),
                                     self.spatial_shape(coords), batch_size)
 
@@ -280,4 +299,6 @@ class SparseUNet(BaseModule):
             out = out.replace_feature(
                 torch.cat([out.features, skips[level - 1].features], dim=1))
             out = getattr(self, f'block{j + 1}')(out)
+        if rows is not None:
+            return self.final(index_rows(out.features, rows))
         return self.final(out.features)

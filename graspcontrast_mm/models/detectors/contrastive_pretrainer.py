@@ -1,4 +1,5 @@
 """Two-branch contrastive pre-trainer of GraspContrast (shared-weight sparse UNet)."""
+import inspect
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -27,7 +28,8 @@ class GraspContrastPretrainer(BaseModel):
     The SAME backbone (shared weights) runs on the view-0 and view-1 clouds of all
     ``B`` samples in one batched call (``2B`` clouds built by
     :class:`SparsePairDataPreprocessor`). The per-voxel features are gathered at the
-    key point matches (``match_rows``), passed through the optional projection head, and
+    key point matches (``match_rows``; a backbone whose ``forward`` takes ``rows``, such
+    as :class:`SparseUNet`, computes its output at those rows only), passed through the optional projection head, and
     fed with the key points' world positions to the loss (default
     :class:`FNEInfoNCELoss`). The loss is computed per sample (negatives only come from
     the same scene) and averaged over the samples.
@@ -84,10 +86,7 @@ class GraspContrastPretrainer(BaseModel):
         Returns:
             Tensor: (sumV, C) per-voxel features, rows as ``inputs['coords']``.
         """
-        for key in ('feats', 'coords', 'batch_size'):
-            if key not in inputs:
-                raise KeyError(f'inputs lack {key!r}; was the data preprocessed by '
-                               'SparsePairDataPreprocessor?')
+        self._check_feat_inputs(inputs)
         feats = self.backbone(inputs['feats'], inputs['coords'],
                               int(inputs['batch_size']))
         if feats.dim() != 2 or feats.shape[0] != inputs['feats'].shape[0]:
@@ -95,6 +94,13 @@ class GraspContrastPretrainer(BaseModel):
                                f'voxel: got {tuple(feats.shape)} for '
                                f"{inputs['feats'].shape[0]} voxels")
         return feats
+
+    @staticmethod
+    def _check_feat_inputs(inputs: dict) -> None:
+        for key in ('feats', 'coords', 'batch_size'):
+            if key not in inputs:
+                raise KeyError(f'inputs lack {key!r}; was the data preprocessed by '
+                               'SparsePairDataPreprocessor?')
 
     @staticmethod
     def _scene_tag(data_samples: Optional[Sequence], b: int) -> str:
@@ -108,21 +114,46 @@ class GraspContrastPretrainer(BaseModel):
                  if k in meta]
         return f"sample {b} ({', '.join(parts)})" if parts else f'sample {b}'
 
-    def _gather_pairs(self, feats: Tensor, inputs: dict,
+    def _backbone_takes_rows(self) -> bool:
+        try:
+            params = inspect.signature(self.backbone.forward).parameters
+        except (TypeError, ValueError):
+            return False
+        return 'rows' in params
+
+    def _gather_pairs(self, inputs: dict,
                       data_samples: Optional[Sequence]) -> List[tuple]:
-        """Per-sample (f0 (M, C), f1 (M, C), key_points_world (M, 3))."""
+        """Per-sample (f0 (M, C), f1 (M, C), key_points_world (M, 3)).
+
+        The rows of all samples and both views are gathered in one call (one gradient
+        buffer in backward); a backbone that takes ``rows`` computes its output there
+        only, any other one is run on all voxels and gathered.
+        """
         if 'match_rows' not in inputs:
             raise KeyError("inputs lack 'match_rows': 'loss' / 'predict' need view "
                            "pairs (samples with 'views')")
-        out = []
-        for b, (rows, kp) in enumerate(
-                zip(inputs['match_rows'], inputs['key_points_world'])):
+        for b, rows in enumerate(inputs['match_rows']):
             if rows.shape[0] == 0:
                 raise ValueError(
                     f'{self._scene_tag(data_samples, b)} has no key point matches '
                     '(M = 0); the pair transforms should have dropped this pair')
-            out.append((index_rows(feats, rows[:, 0]), index_rows(feats, rows[:, 1]), kp))
-        return out
+        # sample b's view-0 rows, then its view-1 rows, sample after sample
+        rows = torch.cat([r.t().reshape(-1) for r in inputs['match_rows']]).long()
+        if self._backbone_takes_rows():
+            self._check_feat_inputs(inputs)
+            key_feats = self.backbone(inputs['feats'], inputs['coords'],
+                                      int(inputs['batch_size']), rows=rows)
+            if key_feats.dim() != 2 or key_feats.shape[0] != rows.shape[0]:
+                raise RuntimeError('backbone must return one feature row per requested '
+                                   f'row: got {tuple(key_feats.shape)} for '
+                                   f'{rows.shape[0]} rows')
+        else:
+            key_feats = index_rows(self.extract_feat(inputs), rows)
+        # split (not slicing): its backward joins the parts' gradients in one buffer
+        sizes = [m for r in inputs['match_rows'] for m in (r.shape[0], r.shape[0])]
+        parts = key_feats.split(sizes)
+        return [(parts[2 * b], parts[2 * b + 1], kp)
+                for b, kp in enumerate(inputs['key_points_world'])]
 
     # ----------------------------------------------------------------- forward
     def forward(self,
@@ -147,10 +178,9 @@ class GraspContrastPretrainer(BaseModel):
             ValueError: a sample has no key points.
             FloatingPointError: the loss of some sample is not finite (names them).
         """
-        feats = self.extract_feat(inputs)
         per_sample = []
         num_points = []
-        for f0, f1, kp in self._gather_pairs(feats, inputs, data_samples):
+        for f0, f1, kp in self._gather_pairs(inputs, data_samples):
             if self.projection_head is not None:
                 f0, f1 = self.projection_head(f0), self.projection_head(f1)
             per_sample.append(self.loss_module(f0, f1, kp))
@@ -177,8 +207,7 @@ class GraspContrastPretrainer(BaseModel):
             list: one data sample per pair with ``key_feats0``, ``key_feats1``
             (M, C) L2-normalised and ``key_points_world`` (M, 3) metres.
         """
-        feats = self.extract_feat(inputs)
-        pairs = self._gather_pairs(feats, inputs, data_samples)
+        pairs = self._gather_pairs(inputs, data_samples)
         if data_samples is None:
             data_samples = [BaseDataElement() for _ in pairs]
         if len(data_samples) != len(pairs):

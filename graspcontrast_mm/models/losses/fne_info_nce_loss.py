@@ -11,8 +11,9 @@ With FNE off (or ``gamma_D = 0``) the inner condition disappears and ``L`` is ex
 PointInfoNCE (eq. 3), i.e. the cross entropy of the logits ``f0 @ f1^T / tau`` with target
 ``i`` for row ``i``.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,11 +21,53 @@ from torch import Tensor
 
 from graspcontrast_mm.registry import MODELS
 
-__all__ = ['FNEInfoNCELoss', 'fne_info_nce', 'fne_false_negative_mask']
+__all__ = ['FNEInfoNCELoss', 'fne_info_nce', 'fne_false_negative_mask',
+           'fne_false_negative_pairs']
+
+
+def fne_false_negative_pairs(key_points_world: Tensor,
+                             radius: float) -> Tuple[Tensor, Tensor]:
+    """Index pairs ``(i, k)``, ``i != k``, of key points closer than ``radius`` (metres).
+
+    Args:
+        key_points_world (Tensor): (M, 3) key point positions, world frame, metres.
+        radius (float): gamma_D in metres. ``radius <= 0`` gives no pairs.
+
+    Returns:
+        Two int64 tensors ``(rows, cols)`` of equal length listing every close pair in
+        both orders (the relation is symmetric). Distances are float32 norms of the
+        differences of the centred points.
+    """
+    device = key_points_world.device
+    num = key_points_world.shape[0]
+    if radius <= 0 or num < 2:
+        empty = torch.zeros(0, dtype=torch.long, device=device)
+        return empty, empty
+    with torch.no_grad():
+        pts = key_points_world.detach().float()
+        pts = pts - pts.mean(dim=0, keepdim=True)  # small magnitudes: exact diffs
+        if device.type != 'cpu':
+            # direct (not matrix-product) distances, exact to float32 rounding
+            dist = torch.cdist(pts[None], pts[None],
+                               compute_mode='donot_use_mm_for_euclid_dist')[0]
+            close = dist < float(radius)
+            close.fill_diagonal_(False)
+            rows, cols = torch.nonzero(close, as_tuple=True)
+            return rows, cols
+        # CPU: a k-d tree finds the few close pairs (about ten per key point on a
+        # table-top scene) without the M^2 distances; candidates within a slightly
+        # larger radius are kept by the float32 test
+        from scipy.spatial import cKDTree
+        pairs = cKDTree(pts.numpy().astype(np.float64)).query_pairs(
+            float(radius) * (1 + 1e-6), output_type='ndarray')
+        i, k = torch.from_numpy(pairs[:, 0]), torch.from_numpy(pairs[:, 1])
+        close = (pts[i] - pts[k]).norm(dim=1) < float(radius)
+        i, k = i[close], k[close]
+        return torch.cat([i, k]), torch.cat([k, i])
 
 
 def fne_false_negative_mask(key_points_world: Tensor, radius: float) -> Tensor:
-    """Pairs of distinct key points that lie closer than ``radius`` (metres).
+    """Pairs of distinct key points that lie closer than ``radius`` (metres), as a mask.
 
     Args:
         key_points_world (Tensor): (M, 3) key point positions, world frame, metres.
@@ -35,18 +78,9 @@ def fne_false_negative_mask(key_points_world: Tensor, radius: float) -> Tensor:
         ``||p_i - p_k|| < radius``. The diagonal is always False.
     """
     num = key_points_world.shape[0]
-    device = key_points_world.device
-    if radius <= 0 or num < 2:
-        return torch.zeros(num, num, dtype=torch.bool, device=device)
-    with torch.no_grad():
-        pts = key_points_world.detach().float()
-        pts = pts - pts.mean(dim=0, keepdim=True)  # small magnitudes: exact diffs
-        # direct (not matrix-product) distances: exact to float32 rounding and
-        # O(M^2) memory without an (M, M, 3) intermediate
-        dist = torch.cdist(pts[None], pts[None],
-                           compute_mode='donot_use_mm_for_euclid_dist')[0]
-        mask = dist < float(radius)
-        mask.fill_diagonal_(False)
+    mask = torch.zeros(num, num, dtype=torch.bool, device=key_points_world.device)
+    rows, cols = fne_false_negative_pairs(key_points_world, radius)
+    mask[rows, cols] = True
     return mask
 
 
@@ -79,17 +113,56 @@ def fne_info_nce(feats0: Tensor,
     if normalize:
         f0 = F.normalize(f0, p=2, dim=1)
         f1 = F.normalize(f1, p=2, dim=1)
-    logits = f0 @ f1.t() / temperature  # (M, M)
+    masked = None
     if fne_radius > 0:
         if key_points_world is None:
             raise ValueError('fne_radius > 0 needs key_points_world')
-        mask = fne_false_negative_mask(key_points_world, fne_radius)
-        # Masked entries become -inf: exp(-inf) = 0 in the denominator and
-        # masked_fill passes zero gradient to them. The diagonal is never
-        # masked, so every row keeps one finite entry and logsumexp is finite.
-        logits = logits.masked_fill(mask, float('-inf'))
-    positives = logits.diagonal()
-    return torch.logsumexp(logits, dim=1) - positives
+        masked = fne_false_negative_pairs(key_points_world, fne_radius)
+    # 1/tau scales the (M, C) queries instead of the (M, M) logits: the same logits up
+    # to float32 rounding, one pass over M * C values instead of M^2
+    return _RowInfoNCE.apply(f0 / temperature, f1, masked)
+
+
+class _RowInfoNCE(torch.autograd.Function):
+    """``loss_i = logsumexp_k(s_ik) - s_ii`` over ``s = q @ k^T`` without the masked
+    entries ``(rows, cols)`` (index pairs or None), with one ``(M, M)`` buffer for
+    forward and backward.
+
+    Masked entries are set to ``-inf``: ``exp(-inf) = 0`` removes them from the
+    denominator and gives them zero gradient. The diagonal is never masked, so every row
+    keeps one finite entry and ``logsumexp`` is finite. Backward is the textbook gradient
+    ``dL/ds = g_i (softmax_ik - [k == i])``, computed in place in the logits buffer
+    (autograd's composition of ``masked_fill`` and ``logsumexp`` would allocate and fill
+    four more ``(M, M)`` tensors: 64 MB each at M = 4096); the buffer is therefore
+    consumed by the first backward.
+    """
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor,
+                masked: Optional[Tuple[Tensor, Tensor]]) -> Tensor:
+        logits = q @ k.t()
+        if masked is not None:
+            logits.index_put_(masked, logits.new_tensor(float('-inf')))
+        lse = torch.logsumexp(logits, dim=1)
+        loss = lse - logits.diagonal()
+        ctx.save_for_backward(q, k)
+        ctx.logits, ctx.lse = logits, lse
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss: Tensor):
+        if ctx.logits is None:
+            raise RuntimeError('the FNE-InfoNCE loss was already back-propagated once; '
+                               'its (M, M) buffer is consumed by backward (compute the '
+                               'loss again instead of retain_graph=True)')
+        q, k = ctx.saved_tensors
+        grad_s, ctx.logits = ctx.logits, None
+        grad_s.sub_(ctx.lse[:, None]).exp_().mul_(grad_loss[:, None])  # g_i softmax_ik
+        grad_s.diagonal().sub_(grad_loss)
+        grad_q = grad_s @ k if ctx.needs_input_grad[0] else None
+        grad_k = grad_s.t() @ q if ctx.needs_input_grad[1] else None
+        return grad_q, grad_k, None
 
 
 @MODELS.register_module()

@@ -276,3 +276,39 @@ def test_clear_errors_on_bad_input(case, match):
         coords[1] = coords[0]
     with pytest.raises(ValueError, match=match):
         model(feats, coords, batch_size)
+
+
+def test_output_at_rows_equals_the_rows_of_the_full_output():
+    """``rows`` applies the final projection at those voxels only: the same values and
+    the same parameter gradients as gathering the full output (repeats included)."""
+    torch.manual_seed(25)
+    model = SparseUNet(**SMALL).train()
+    coords = torch.cat([cloud(300, 16, 26, 0), cloud(250, 14, 27, 1)])
+    feats = torch.randn(len(coords), 3, generator=torch.Generator().manual_seed(28))
+    rows = torch.tensor([0, 5, 5, len(coords) - 1, 301, 17, 0])
+    weights = torch.randn(len(rows), SMALL['out_channels'])
+    grads = []
+    for at_rows in (False, True):
+        model.zero_grad()
+        out = model(feats, coords, 2, rows=rows) if at_rows else model(feats, coords, 2)[rows]
+        (out * weights).sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    (full, g_full), (at, g_at) = grads
+    assert at.shape == (len(rows), SMALL['out_channels'])
+    torch.testing.assert_close(at, full, rtol=1e-6, atol=1e-6)
+    for a, b in zip(g_at, g_full):  # float32 rounding of sums in another order
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+
+
+@pytest.mark.parametrize('rows,match', [
+    (torch.tensor([0.0, 1.0]), 'integer'),
+    (torch.tensor([[0, 1]]), '1-D'),
+    (torch.tensor([0, 42]), r'\[0, 42\)'),
+    (torch.tensor([-1]), r'\[0, 42\)'),
+])
+def test_bad_rows_are_named(rows, match):
+    model = small_model(0)
+    coords = cloud(50, 10, 24)
+    assert len(coords) == 42  # unique voxels of the 50 drawn
+    with pytest.raises(ValueError, match=match):
+        model(torch.ones(42, 3), coords, 1, rows=rows)

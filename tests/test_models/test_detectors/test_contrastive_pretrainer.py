@@ -185,3 +185,37 @@ def test_gradient_is_the_same_on_every_call():
         grads.add(b''.join(p.grad.numpy().tobytes() for p in model.parameters()
                            if p.grad is not None))
     assert len(grads) == 1
+
+
+class _AllVoxelsBackbone(torch.nn.Module):
+    """The same SparseUNet behind a forward without ``rows``: the pre-trainer then runs it
+    on every voxel and gathers the key points itself."""
+
+    def __init__(self, unet):
+        super().__init__()
+        self.unet = unet
+
+    def forward(self, feats, coords, batch_size):
+        return self.unet(feats, coords, batch_size)
+
+
+def test_key_point_rows_path_equals_gathering_all_voxels(batch):
+    torch.manual_seed(3)
+    model = GraspContrastPretrainer(backbone=backbone_cfg())
+    assert model._backbone_takes_rows()
+    reference = GraspContrastPretrainer(backbone=_AllVoxelsBackbone(model.backbone))
+    assert not reference._backbone_takes_rows()
+    data = model.data_preprocessor(batch, True)
+    results = []
+    for m in (model, reference):
+        m.zero_grad()
+        loss = m(**data, mode='loss')['loss_contrast']
+        loss.backward()
+        results.append((loss.detach(), [p.grad.clone() for p in model.backbone.parameters()]))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-6, atol=1e-6)
+    for a, b in zip(results[0][1], results[1][1]):  # float32 sums in another order
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+    model.eval()
+    for p, q in zip(model(**data, mode='predict'), reference(**data, mode='predict')):
+        torch.testing.assert_close(p.key_feats0, q.key_feats0)
+        torch.testing.assert_close(p.key_feats1, q.key_feats1)
