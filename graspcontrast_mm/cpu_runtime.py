@@ -29,7 +29,19 @@ imported earlier (for example by a user script that imports torch first), the ca
 nothing and :func:`cpu_runtime_report` says so; export the variables in the shell instead.
 Set ``GRASPCONTRAST_CPU_RUNTIME=0`` to keep the libraries' own defaults.
 
-The third default concerns numpy, not torch: on x86-64 CPUs with AVX-512, numpy's
+The third default concerns how memory is returned to the operating system. glibc's
+``malloc`` maps every allocation above 32 MiB (at most) afresh with ``mmap`` and unmaps it
+on ``free``, so a 67 MB feature map or a 550 MB gather buffer of a sparse conv costs page
+faults and kernel zeroing on every call (in a paper-scale pre-training step a ReLU on
+87 000 x 192 features took 85 ms instead of 6 ms, a batch norm 61 ms instead of 11 ms).
+:func:`reuse_freed_heap_memory` asks glibc (``mallopt``, at run time, so it also works
+when torch was imported first) to serve large allocations from the heap and to keep freed
+heap memory for the next allocation (``M_MMAP_MAX=0``, ``M_TRIM_THRESHOLD`` at its
+largest value). The process then keeps its peak memory until it exits instead of
+returning it between steps. Set ``GRASPCONTRAST_CPU_HEAP_REUSE=0`` to keep glibc's
+defaults; on other C libraries nothing is changed.
+
+The fourth default concerns numpy, not torch: on x86-64 CPUs with AVX-512, numpy's
 OpenBLAS picks AVX-512 kernels whose dot product of two 3-vectors (what dexnet's
 ``np.linalg.norm`` / ``ndarray.dot`` compute per contact point in graspnetAPI's
 evaluation) sums in another order than left to right. The fast GraspNet evaluator
@@ -48,7 +60,8 @@ import sys
 from typing import Dict, FrozenSet, Optional, Tuple
 
 __all__ = ['CPU_RUNTIME_DEFAULTS', 'CPU_DEPENDENT_DEFAULTS', 'CPU_RUNTIME_ENV_VAR',
-           'apply_cpu_runtime_defaults', 'cpu_flags', 'cpu_runtime_report']
+           'HEAP_REUSE_ENV_VAR', 'apply_cpu_runtime_defaults', 'cpu_flags',
+           'cpu_runtime_report', 'reuse_freed_heap_memory']
 
 #: The environment defaults applied before torch is loaded (see the module docstring).
 CPU_RUNTIME_DEFAULTS: Dict[str, str] = {
@@ -62,8 +75,51 @@ CPU_DEPENDENT_DEFAULTS: Dict[str, Tuple[str, Tuple[str, ...]]] = {
 }
 #: ``0`` / ``false`` / ``off`` disables :func:`apply_cpu_runtime_defaults`.
 CPU_RUNTIME_ENV_VAR = 'GRASPCONTRAST_CPU_RUNTIME'
+#: ``0`` / ``false`` / ``off`` keeps glibc's own allocation policy
+#: (:func:`reuse_freed_heap_memory`).
+HEAP_REUSE_ENV_VAR = 'GRASPCONTRAST_CPU_HEAP_REUSE'
 
-_STATE = {'applied': {}, 'torch_was_loaded': None}
+_STATE = {'applied': {}, 'torch_was_loaded': None, 'heap_reuse': False}
+_OFF = ('0', 'false', 'no', 'off')
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_C_INT_MAX = 2 ** 31 - 1
+
+
+def reuse_freed_heap_memory(environ=None) -> bool:
+    """Serve large allocations from glibc's heap and keep freed memory for reuse.
+
+    Calls ``mallopt(M_MMAP_MAX, 0)`` and ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)`` (see the
+    module docstring). Safe to call at any time and more than once.
+
+    Args:
+        environ: where to read :data:`HEAP_REUSE_ENV_VAR` and
+            :data:`CPU_RUNTIME_ENV_VAR` (default ``os.environ``).
+
+    Returns:
+        True when the policy is in effect after the call; False when disabled by the
+        environment or when the C library is not glibc.
+    """
+    env = os.environ if environ is None else environ
+    if (env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in _OFF
+            or env.get(HEAP_REUSE_ENV_VAR, '1').strip().lower() in _OFF):
+        return False
+    if _STATE['heap_reuse']:
+        return True
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+        libc.gnu_get_libc_version  # glibc only: other libcs read these numbers otherwise
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _C_INT_MAX))
+    _STATE['heap_reuse'] = ok
+    return ok
 
 
 def cpu_flags(cpuinfo_path: str = '/proc/cpuinfo') -> FrozenSet[str]:
@@ -93,7 +149,7 @@ def apply_cpu_runtime_defaults(environ=None,
         already set by the user).
     """
     env = os.environ if environ is None else environ
-    if env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in ('0', 'false', 'no', 'off'):
+    if env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in _OFF:
         return {}
     applied = {}
     defaults = dict(CPU_RUNTIME_DEFAULTS)
@@ -108,6 +164,7 @@ def apply_cpu_runtime_defaults(environ=None,
     if environ is None:
         _STATE['applied'] = dict(applied)
         _STATE['torch_was_loaded'] = 'torch' in sys.modules
+        reuse_freed_heap_memory()
     return applied
 
 
@@ -115,6 +172,7 @@ def cpu_runtime_report() -> str:
     """One line saying which CPU runtime settings are in effect in this process."""
     values = ', '.join(f'{k}={os.environ.get(k, "<unset>")}'
                        for k in list(CPU_RUNTIME_DEFAULTS) + list(CPU_DEPENDENT_DEFAULTS))
+    values += f", freed heap reused: {'yes' if _STATE['heap_reuse'] else 'no'}"
     if _STATE['torch_was_loaded']:
         return (f'{values} (torch was imported before graspcontrast_mm: settings made by '
                 f'this package take effect only in new processes; export them instead)')

@@ -4,9 +4,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from graspcontrast_mm.cpu_runtime import (CPU_DEPENDENT_DEFAULTS, CPU_RUNTIME_DEFAULTS,
-                                          CPU_RUNTIME_ENV_VAR, apply_cpu_runtime_defaults,
-                                          cpu_flags)
+                                          CPU_RUNTIME_ENV_VAR, HEAP_REUSE_ENV_VAR,
+                                          apply_cpu_runtime_defaults, cpu_flags,
+                                          reuse_freed_heap_memory)
 
 AVX512 = frozenset({'sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512bw'})
 
@@ -30,7 +33,7 @@ def test_defaults_can_be_switched_off():
 def _child(code, **env_updates):
     env = {k: v for k, v in os.environ.items()
            if k not in CPU_RUNTIME_DEFAULTS and k not in CPU_DEPENDENT_DEFAULTS
-           and k != CPU_RUNTIME_ENV_VAR}
+           and k not in (CPU_RUNTIME_ENV_VAR, HEAP_REUSE_ENV_VAR)}
     env.update(env_updates)
     return subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
                           text=True, check=True).stdout.strip()
@@ -80,3 +83,31 @@ def test_numpy_sums_3_vectors_left_to_right_after_importing_the_package():
             'from graspcontrast_mm.evaluation.graspnet_eval.sdf_grid import check_numerics; '
             'print(check_numerics())')
     assert _child(code) == 'True'
+
+
+# A 200 MB buffer is written and freed 3 times (warm-up), then 3 more times while the
+# child counts minor page faults (THP off, so 4 KiB pages).
+_REFAULT = (
+    'import resource, graspcontrast_mm.cpu_runtime as r, torch\n'
+    'def cycle():\n'
+    '    a = torch.empty(50_000_000); a.fill_(1); del a\n'
+    'for _ in range(3): cycle()\n'
+    'f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n'
+    'for _ in range(3): cycle()\n'
+    'print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0, r._STATE["heap_reuse"])')
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='glibc malloc policy')
+def test_freed_large_buffers_are_reused_without_page_faults():
+    faults, active = _child(_REFAULT, THP_MEM_ALLOC_ENABLE='0').split()
+    faults_off, active_off = _child(_REFAULT, THP_MEM_ALLOC_ENABLE='0',
+                                    **{HEAP_REUSE_ENV_VAR: '0'}).split()
+    assert (active, active_off) == ('True', 'False')
+    # glibc's default maps every buffer afresh: one fault per 4 KiB page
+    assert int(faults_off) > 3 * 40_000
+    assert int(faults) < 1_000
+
+
+def test_heap_reuse_can_be_switched_off():
+    for env in ({HEAP_REUSE_ENV_VAR: 'off'}, {CPU_RUNTIME_ENV_VAR: '0'}):
+        assert reuse_freed_heap_memory(env) is False
