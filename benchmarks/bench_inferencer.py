@@ -19,7 +19,9 @@ Stages (milliseconds, median over ``--repeats`` frames after one warm-up frame):
 - collision_filter: model-free gripper collision check (scene at 1 cm voxels,
   approach 5 cm);
 - picture: offscreen render (960 x 540) of the scene and the 50 best grasps;
-- end_to_end: wall time of one ``inferencer(...)`` call with ``out_dir`` (files included).
+- end_to_end: wall time of one ``inferencer(...)`` call with ``out_dir`` (files included);
+- end_to_end_no_picture: the same call without ``out_dir`` (depth in, grasps out: no
+  picture, no files).
 
 Usage::
 
@@ -102,10 +104,14 @@ def main():
             out = inferencer(dict(frame), out_dir=osp.join(tmp, 'out'), top_k=50,
                              collision_filter=True, image_size=(960, 540))
             total = clock() - t0
+            t0 = clock()
+            inferencer(dict(frame), top_k=50, collision_filter=True)
+            no_picture = clock() - t0
             if i == 0:
                 continue  # warm-up
             s = out['summaries'][0]
             runs.append(dict(s['timings_s'], end_to_end=total,
+                             end_to_end_no_picture=no_picture,
                              grasps_model=s['num_grasps_model'],
                              grasps_nms=s['num_grasps_nms'], collisions=s['num_collisions'],
                              grasps=s['num_grasps'], scene_points=s['num_scene_points'],
@@ -120,10 +126,10 @@ def main():
     print(f"  scene points {int(med['scene_points'])}, voxels {int(med['voxels'])}, grasps: "
           f"model {int(med['grasps_model'])} -> NMS {int(med['grasps_nms'])} -> "
           f"{int(med['collisions'])} in collision -> {int(med['grasps'])} kept (top 50)")
-    print(f"  {'stage':<20}{'wall ms':>10}{'CPU ms':>10}")
-    for k in STAGES + ('end_to_end',):
+    print(f"  {'stage':<22}{'wall ms':>10}{'CPU ms':>10}")
+    for k in STAGES + ('end_to_end', 'end_to_end_no_picture'):
         prefix = '    ' if k in ('backbone', 'heads') else '  '
-        print(f"{prefix}{k:<{22 - len(prefix)}}{results['wall'][k] * 1000:>10.1f}"
+        print(f"{prefix}{k:<{24 - len(prefix)}}{results['wall'][k] * 1000:>10.1f}"
               f"{results['cpu'][k] * 1000:>10.1f}")
     print('  (CPU ms = process CPU time, all threads: close to the latency of an idle '
           'machine with 1 thread)')

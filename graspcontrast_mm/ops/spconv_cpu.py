@@ -332,30 +332,36 @@ class _BucketPlan:
         segments = sorted(segments, key=lambda seg: -len(seg[1]))
         counts = [len(seg[1]) for seg in segments]
         self.buckets = []
-        in_rows, out_rows = [], []
+        base = []  # where each segment's first pair goes in the padded list
         start = 0
         for lo, hi in _split_sorted_counts(counts, MAX_BUCKETS):
             length, num = counts[lo], hi - lo
-            a = torch.full((num, length), num_in, dtype=torch.long, device=device)
-            b = torch.full((num, length), num_out, dtype=torch.long, device=device)
-            for row, (_, rows_in, rows_out) in enumerate(segments[lo:hi]):
-                a[row, :len(rows_in)] = rows_in
-                b[row, :len(rows_out)] = rows_out
             offsets = torch.tensor([seg[0] for seg in segments[lo:hi]], device=device)
             self.buckets.append((offsets, start, num, length))
-            in_rows.append(a.reshape(-1))
-            out_rows.append(b.reshape(-1))
+            base += [start + row * length for row in range(num)]
             start += num * length
         self.total = start
-        empty = torch.zeros(0, dtype=torch.long, device=device)
-        in_rows = torch.cat(in_rows) if in_rows else empty
-        out_rows = torch.cat(out_rows) if out_rows else empty
-        padding = out_rows == num_out
+        long = dict(dtype=torch.long, device=device)
+        if segments:
+            pairs_in = torch.cat([seg[1] for seg in segments]).long()
+            pairs_out = torch.cat([seg[2] for seg in segments]).long()
+            n = torch.tensor(counts, **long)
+            first = torch.cumsum(n, 0) - n
+            # padded position of every pair: its segment's base + its rank in the segment
+            # (increasing along the concatenation, which follows the padded layout)
+            positions = (torch.repeat_interleave(torch.tensor(base, **long) - first, n)
+                         + torch.arange(len(pairs_in), **long))
+        else:
+            pairs_in = pairs_out = positions = torch.zeros(0, **long)
+        self.in_rows = torch.zeros(self.total, **long)
+        self.in_rows[positions] = pairs_in
+        self.out_rows = torch.zeros(self.total, **long)
+        self.out_rows[positions] = pairs_out
+        padding = torch.ones(self.total, dtype=torch.bool, device=device)
+        padding[positions] = False
         self.pad_positions = torch.nonzero(padding).squeeze(1)
-        self.in_rows = in_rows.masked_fill(padding, 0)
-        self.out_rows = out_rows.masked_fill(padding, 0)
-        self.scatter_out = self._csr(out_rows, num_out)
-        self._in_rows_padded = in_rows
+        self.scatter_out = self._csr(positions, pairs_out, num_out)
+        self._positions, self._pairs_in = positions, pairs_in
         self._num_in = num_in
         self._scatter_in = None
 
@@ -364,18 +370,19 @@ class _BucketPlan:
         """CSR structure of the backward scatter; built on the first backward (inference
         never needs it)."""
         if self._scatter_in is None:
-            self._scatter_in = self._csr(self._in_rows_padded, self._num_in)
-            self._in_rows_padded = None
+            self._scatter_in = self._csr(self._positions, self._pairs_in, self._num_in)
+            self._positions = self._pairs_in = None
         return self._scatter_in
 
-    def _csr(self, rows: Tensor, num_rows: int):
-        valid = rows < num_rows
-        cols = torch.nonzero(valid).squeeze(1)
+    def _csr(self, positions: Tensor, rows: Tensor, num_rows: int):
+        """0/1 matrix ``(num_rows, total)`` with a one at ``(rows[j], positions[j])``;
+        ``positions`` increase, so the stable sort keeps each row's pairs in padded
+        order."""
         # int32 keys sort about twice as fast as int64 (rows < num_rows < 2**31)
-        rows_sorted, order = torch.sort(rows[valid].to(torch.int32), stable=True)
+        rows_sorted, order = torch.sort(rows.to(torch.int32), stable=True)
         crow = torch.zeros(num_rows + 1, dtype=torch.long, device=rows.device)
         crow[1:] = torch.cumsum(torch.bincount(rows_sorted, minlength=num_rows), 0)
-        return crow, cols[order], (num_rows, self.total)
+        return crow, positions[order], (num_rows, self.total)
 
     @staticmethod
     def scatter_add_(structure, values: Tensor, out: Tensor) -> Tensor:

@@ -179,6 +179,29 @@ class VoxelGrid(NamedTuple):
     num_points: np.ndarray
 
 
+#: Largest dense grid (cells) :func:`_unique_keys` counts in, as a multiple of the points.
+_DENSE_CELLS_PER_POINT = 8
+
+
+def _unique_keys(keys: np.ndarray, num_cells: int):
+    """``np.unique(keys, return_inverse=True, return_counts=True)`` for keys in
+    ``[0, num_cells)``, as int64 arrays.
+
+    When the grid is small enough (at most :data:`_DENSE_CELLS_PER_POINT` cells per key,
+    or 2**22 cells) the keys are counted in a dense array instead of sorted: the same
+    three arrays (sorted unique keys), several times faster for a depth camera's
+    10^5-10^6 points.
+    """
+    if num_cells <= max(_DENSE_CELLS_PER_POINT * keys.shape[0], 1 << 22):
+        per_cell = np.bincount(keys, minlength=num_cells)
+        unique_keys = np.flatnonzero(per_cell)
+        rank = np.zeros(num_cells, dtype=np.int64)
+        rank[unique_keys] = np.arange(unique_keys.shape[0])
+        return unique_keys, rank[keys], per_cell[unique_keys].astype(np.int64)
+    unique_keys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return unique_keys, inverse.reshape(-1).astype(np.int64), counts.astype(np.int64)
+
+
 def voxelize(points: np.ndarray, voxel_size: float) -> VoxelGrid:
     """Quantize points into a sparse voxel grid.
 
@@ -202,17 +225,16 @@ def voxelize(points: np.ndarray, voxel_size: float) -> VoxelGrid:
         raise ValueError('cannot voxelize an empty point set')
     if not np.all(np.isfinite(points)):
         raise ValueError('cannot voxelize points with NaN or inf coordinates')
-    grid = np.floor(points.astype(np.float64) / voxel_size).astype(np.int64)
-    grid_min = grid.min(axis=0)
+    pts64 = points.astype(np.float64)
+    grid = np.floor(pts64 / voxel_size).astype(np.int64)
+    # column by column: numpy reduces an (N, 3) array along axis 0 several times slower
+    grid_min = np.array([grid[:, k].min() for k in range(3)])
     grid -= grid_min
-    dims = grid.max(axis=0) + 1
+    dims = np.array([grid[:, k].max() for k in range(3)]) + 1
     keys = np.ravel_multi_index(grid.T, dims)  # lexicographic in (x, y, z)
-    unique_keys, point2voxel, counts = np.unique(keys, return_inverse=True,
-                                                 return_counts=True)
-    point2voxel = point2voxel.reshape(-1).astype(np.int64)
+    unique_keys, point2voxel, counts = _unique_keys(keys, int(np.prod(dims)))
     coords = np.stack(np.unravel_index(unique_keys, dims), axis=1).astype(np.int32)
     # per-voxel sums in point order (what np.add.at computes, several times faster)
-    pts64 = points.astype(np.float64)
     sums = np.stack([np.bincount(point2voxel, weights=pts64[:, k],
                                  minlength=unique_keys.shape[0]) for k in range(3)], axis=1)
     voxel_points = (sums / counts[:, None]).astype(np.float32)

@@ -131,3 +131,23 @@ def test_voxelize_invariants_random():
     assert len(pairs) == len(grid.coords) == inverse.max() + 1
     with pytest.raises(ValueError, match='empty'):
         voxelize(np.zeros((0, 3)), s)
+
+
+@pytest.mark.parametrize('spread', [0.3, 1000.0])  # dense counting / sorting path
+def test_voxelize_dense_and_sorted_paths_equal_np_unique(spread):
+    from graspcontrast_mm.structures.points import _unique_keys
+    rng = np.random.default_rng(8)
+    points = rng.uniform(0, spread, size=(5000, 3))
+    points[::7] = points[::7][:, :] * 0 + points[0]  # many points in one voxel
+    grid = voxelize(points, 0.01)
+    cell = np.floor(points / 0.01).astype(np.int64)
+    cell -= cell.min(0)
+    dims = cell.max(0) + 1
+    keys = np.ravel_multi_index(cell.T, dims)
+    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    got = _unique_keys(keys, int(np.prod(dims)))
+    for a, b in zip(got, (unique, inverse.reshape(-1), counts)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(grid.point2voxel, inverse.reshape(-1))
+    np.testing.assert_array_equal(grid.num_points, counts)
+    np.testing.assert_array_equal(grid.coords, np.stack(np.unravel_index(unique, dims), 1))
