@@ -342,6 +342,9 @@ class _BucketPlan:
             start += num * length
         self.total = start
         long = dict(dtype=torch.long, device=device)
+        #: the kernel offsets of all buckets, bucket after bucket (a conv gathers its
+        #: weights in this order once; each bucket then reads a contiguous slice)
+        self.offset_order = torch.tensor([seg[0] for seg in segments], **long)
         if segments:
             pairs_in = torch.cat([seg[1] for seg in segments]).long()
             pairs_out = torch.cat([seg[2] for seg in segments]).long()
@@ -511,11 +514,15 @@ class _BucketedConvFunction(torch.autograd.Function):
                 x, 0, plan.in_rows,
                 out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
             products = _WORKSPACE.get('b', plan.total, c_out, features.dtype, dev)
-            for offsets, start, num, length in plan.buckets:
+            # (., C_in, C_out) views of one gather (each matrix column-major, as BLAS reads)
+            w_sorted = w.index_select(1, plan.offset_order).permute(1, 2, 0)
+            first = 0
+            for _, start, num, length in plan.buckets:
                 stop = start + num * length
                 _bmm_into(products[start:stop].view(num, length, c_out),
                           gathered[start:stop].view(num, length, c_in),
-                          w[:, offsets].permute(1, 2, 0))
+                          w_sorted[first:first + num])
+                first += num
             del gathered
             _BucketPlan.scatter_add_(plan.scatter_out, products, out)
         ctx.save_for_backward(features, weight)
@@ -558,16 +565,24 @@ class _BucketedConvFunction(torch.autograd.Function):
                     out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
             if need_x:
                 grad_gathered = _WORKSPACE.get('b', plan.total, c_in, dtype, dev)
-            for offsets, start, num, length in plan.buckets:
+                # (., C_out, C_in): each bucket's weights, transposed, as one slice
+                w_sorted_t = w.index_select(1, plan.offset_order).transpose(0, 1)
+            if need_w:
+                gw_sorted = weight.new_empty((len(plan.offset_order), c_in, c_out))
+            first = 0
+            for _, start, num, length in plan.buckets:
                 stop = start + num * length
                 g = grad_rows[start:stop].view(num, length, c_out)
                 if need_w:
-                    gw = torch.bmm(gathered[start:stop].view(num, length, c_in)
-                                   .transpose(1, 2), g)  # (num, C_in, C_out)
-                    grad_w[:, offsets] = gw.permute(2, 0, 1).to(dtype)
+                    _bmm_into(gw_sorted[first:first + num],
+                              gathered[start:stop].view(num, length, c_in).transpose(1, 2),
+                              g)
                 if need_x:
                     _bmm_into(grad_gathered[start:stop].view(num, length, c_in), g,
-                              w[:, offsets].transpose(0, 1))
+                              w_sorted_t[first:first + num])
+                first += num
+            if need_w:
+                grad_w.index_copy_(1, plan.offset_order, gw_sorted.permute(2, 0, 1))
             if need_x:
                 _BucketPlan.scatter_add_(plan.scatter_in, grad_gathered, grad_features)
         if need_w:
