@@ -50,7 +50,7 @@ from robot_integration.calibration_sources import (OracleGraspSource,
                                                    RandomGraspSource)
 from robot_integration.grasp_sources import (GeometricBaselineSource,
                                              InferencerGraspSource)
-from robot_integration.planner import GraspPlanner, PlannerConfig
+from robot_integration.planner import PLANNER_PRESETS, GraspPlanner, PlannerConfig
 from robot_integration.protocol import (CLUTTER_LEVELS, LevelResult, ProtocolConfig,
                                         run_level)
 from robot_integration.sim import PyBulletPickPlaceSim, SimConfig
@@ -286,6 +286,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--timing', action='store_true',
                    help='print the time per attempt split into its stages')
     p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--planner-preset', choices=sorted(PLANNER_PRESETS), default='default',
+                   help='named planner settings (robot_integration.planner.PLANNER_PRESETS); '
+                   'no_jaw_checks: the calibration planner (no checks of what the jaws '
+                   'hold); --planner items override it')
     p.add_argument('--planner', nargs='+', default=[], metavar='NAME=VALUE',
                    help='planner settings (robot_integration.planner.PlannerConfig '
                    'fields), e.g. max_approach_angle_deg=30 verticality_weight=0.5; the '
@@ -302,7 +306,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.failure_pictures and not args.out:
         p.error('--failure-pictures needs --out')
     try:
-        args.planner = parse_planner_overrides(args.planner)
+        args.planner = {**PLANNER_PRESETS[args.planner_preset],
+                        **parse_planner_overrides(args.planner)}
     except ValueError as exc:
         p.error(str(exc))
     return args

@@ -53,7 +53,8 @@ from .transforms import (ROTATION_ATOL, RigidTransformError, check_rigid_transfo
 __all__ = [
     'GripperModel', 'PlannerConfig', 'PlannedGrasp', 'PlanningFailure', 'GraspPlanner',
     'FILTERS', 'InvalidCameraPoseError', 'check_camera_pose', 'tcp_poses_from_grasps',
-    'voxel_downsample', 'segment_objects', 'centre_offsets', 'jaw_contact'
+    'voxel_downsample', 'segment_objects', 'centre_offsets', 'jaw_contact',
+    'PLANNER_PRESETS'
 ]
 
 #: Names of the planner filters, in the order they are applied.
@@ -272,6 +273,20 @@ class PlannerConfig:
                             'min < max on every axis')
         if problems:
             raise ValueError('PlannerConfig: ' + '; '.join(problems))
+
+
+#: Named sets of :class:`PlannerConfig` fields (``pick_and_place.py --planner-preset``).
+#: ``no_jaw_checks``: the planner without the checks of what the jaws hold (grip depth,
+#: pad cover, face angle) and without the narrow-hold ranking: reachability, approach
+#: angle, collisions and the emptiness test only. Random candidates pass it mostly at
+#: random, which is what the benchmark's calibration (random SR <= 40 %) needs; the
+#: default planner selects among random candidates like a geometric grasp planner
+#: (robot_integration/README.md).
+PLANNER_PRESETS = {
+    'default': {},
+    'no_jaw_checks': dict(min_grip_depth=0.0, min_pad_cover=0.0, held_span_weight=0.0,
+                          max_face_angle_deg=90.0),
+}
 
 
 @dataclasses.dataclass

@@ -51,8 +51,11 @@ PID_SCRATCH=$!
 # background jobs of a script ignore Ctrl-C: stop them when the job stops
 trap 'kill $PID_FNE $PID_SCRATCH 2>/dev/null || true' EXIT
 echo "[main job] logs: $WORK_DIR/gsnet_fne_tiny/train.log, $WORK_DIR/gsnet_scratch_tiny/train.log"
+TICK=0
 while kill -0 $PID_FNE 2>/dev/null || kill -0 $PID_SCRATCH 2>/dev/null; do
-  sleep 30
+  sleep 5  # notice the end within seconds; report progress every 30 s
+  TICK=$(( TICK + 1 ))
+  [ $(( TICK % 6 )) -eq 0 ] || continue
   for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
     LAST="$(grep -oE "Iter\(train\) \[ *[0-9]+/[0-9]+\].*eta: [0-9:]+" "$WORK_DIR/$RUN/train.log" | tail -n 1 \
             | sed -E 's/ +lr: [^ ]+//' || true)"
@@ -71,13 +74,26 @@ done
 trap - EXIT
 [ "$FAILED" -eq 0 ] || exit 1
 
-echo "[main job] 4/5 graspnetAPI AP on the generated test scenes"
+echo "[main job] 4/5 graspnetAPI AP on the generated test scenes (both detectors at once)"
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
-  "$PY" tools/test.py "configs/$RUN.py" "$(cat "$WORK_DIR/$RUN/last_checkpoint")" \
+  OMP_NUM_THREADS=$THREADS "$PY" tools/test.py "configs/$RUN.py" \
+    "$(cat "$WORK_DIR/$RUN/last_checkpoint")" \
     --work-dir "$WORK_DIR/$RUN/test" --dump-dir "$WORK_DIR/$RUN/dump" \
-    --cfg-options $GSNET_DATA_OPTS \
-    | grep -E "graspnet/" | sed "s#^#[$RUN] #" | tee "$WORK_DIR/$RUN/test_ap.txt"
+    --cfg-options $GSNET_DATA_OPTS > "$WORK_DIR/$RUN/test.log" 2>&1 &
+  eval "PID_TEST_${RUN^^}=\$!"
 done
+trap 'kill $PID_TEST_GSNET_FNE_TINY $PID_TEST_GSNET_SCRATCH_TINY 2>/dev/null || true' EXIT
+for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
+  PID_VAR="PID_TEST_${RUN^^}"
+  if ! wait "${!PID_VAR}"; then
+    echo "[main job] testing $RUN failed; the end of its log:" >&2
+    tail -n 30 "$WORK_DIR/$RUN/test.log" >&2
+    exit 1
+  fi
+  grep -E "^graspnet/" "$WORK_DIR/$RUN/test.log" | sed "s#^#[$RUN] #" \
+    | tee "$WORK_DIR/$RUN/test_ap.txt"
+done
+trap - EXIT
 
 echo "[main job] 5/5 grasps and a picture for one frame (scene 100, frame 0)"
 "$PY" tools/infer.py - "$(cat "$WORK_DIR/gsnet_fne_tiny/last_checkpoint")" \

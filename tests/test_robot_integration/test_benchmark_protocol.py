@@ -424,7 +424,14 @@ def test_cli_summary_and_bad_arguments(tmp_path, capsys):
     assert pick_and_place.parse_planner_overrides(
         ['verticality_weight=0.5', 'collision_max_points=4', 'check_collision=false']) == \
         dict(verticality_weight=0.5, collision_max_points=4, check_collision=False)
+    # the calibration preset turns the jaw-contact checks off; --planner items win over it
+    preset = pick_and_place.parse_args(['--planner-preset', 'no_jaw_checks',
+                                        '--planner', 'min_pad_cover=0.5']).planner
+    assert preset == dict(min_grip_depth=0.0, min_pad_cover=0.5, held_span_weight=0.0,
+                          max_face_angle_deg=90.0)
+    assert pick_and_place.parse_args([]).planner == {}
     for bad in (['--scenes', '0'], ['--levels', 'huge'], ['--failure-pictures'],
+                ['--planner-preset', 'bare'],
                 ['--planner', 'max_approach_angel_deg=30'],
                 ['--planner', 'max_approach_angle_deg=steep'],
                 ['--planner', 'workspace_min=0'], ['--planner', 'width_margin=inf'],
