@@ -20,8 +20,8 @@ Stages (milliseconds, median over ``--repeats`` frames after one warm-up frame):
   approach 5 cm);
 - picture: offscreen render (960 x 540) of the scene and the 50 best grasps;
 - end_to_end: wall time of one ``inferencer(...)`` call with ``out_dir`` (files included);
-- end_to_end_no_picture: the same call without ``out_dir`` (depth in, grasps out: no
-  picture, no files).
+- end_to_end_no_picture: the same frame without its colour image and the call without
+  ``out_dir`` (depth and workspace mask in, grasps out: no colours, no picture, no files).
 
 Usage::
 
@@ -104,8 +104,9 @@ def main():
             out = inferencer(dict(frame), out_dir=osp.join(tmp, 'out'), top_k=50,
                              collision_filter=True, image_size=(960, 540))
             total = clock() - t0
+            depth_only = {k: v for k, v in frame.items() if k != 'color'}
             t0 = clock()
-            inferencer(dict(frame), top_k=50, collision_filter=True)
+            inferencer(depth_only, top_k=50, collision_filter=True)
             no_picture = clock() - t0
             if i == 0:
                 continue  # warm-up

@@ -383,3 +383,38 @@ def test_gemm_dtype_choice_is_validated(monkeypatch):
         spconv_cpu._gemm_dtype_from_env()
     monkeypatch.setenv(spconv_cpu.GEMM_DTYPE_ENV_VAR, 'BFloat16 ')
     assert spconv_cpu._gemm_dtype_from_env() == 'bfloat16'
+
+
+def test_reused_scratch_buffers_give_the_same_result(monkeypatch):
+    """The bucketed conv's per-thread scratch buffers: kept after a call, released on
+    request, and the results (forward and gradients) equal those of fresh buffers."""
+    before = set_rulebook_algorithm('bucketed')
+    try:
+        coords = random_voxels(300, GRID, seed=21)
+        torch.manual_seed(22)
+        net = spconv.SparseSequential(spconv.SubMConv3d(3, 8, 3, bias=False, indice_key='k'),
+                                      spconv.SparseConv3d(8, 6, 2, stride=2, bias=False))
+        feats = torch.randn(len(coords), 3)
+
+        def run():
+            x = feats.clone().requires_grad_(True)
+            net.zero_grad()
+            out = net(spconv.SparseConvTensor(x, coords, list(GRID), 1)).features
+            out.square().sum().backward()
+            return out.detach(), x.grad, [p.grad.clone() for p in net.parameters()]
+
+        spconv_cpu.release_rulebook_workspace()
+        first = run()
+        held = spconv_cpu.rulebook_workspace_bytes()
+        assert held > 0
+        again = run()  # into the buffers the first call left
+        assert spconv_cpu.rulebook_workspace_bytes() == held  # reused, not grown
+        monkeypatch.setattr(spconv_cpu, '_WORKSPACE_ENABLED', False)
+        assert spconv_cpu.release_rulebook_workspace() == held
+        fresh = run()
+        assert spconv_cpu.rulebook_workspace_bytes() == 0
+        for result in (again, fresh):
+            assert torch.equal(result[0], first[0]) and torch.equal(result[1], first[1])
+            assert all(torch.equal(a, b) for a, b in zip(result[2], first[2]))
+    finally:
+        set_rulebook_algorithm(before)

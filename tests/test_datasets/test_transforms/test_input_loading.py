@@ -55,6 +55,12 @@ def test_point_colors_at_their_pixels():
     # a dataset frame without its colour image keeps no colours
     out = LoadPointColors()(dict(_view(), color=None, rgb_path='/nonexistent/rgb.png'))
     assert 'point_colors' not in out
+    # a pixel outside the image is an error, not the colour of a wrapped-around pixel
+    bad = _view(color=color)
+    bad['pixel_uv'] = np.array(bad['pixel_uv'])
+    bad['pixel_uv'][0] = (8, 0)
+    with pytest.raises(ValueError, match='outside the 8x6 colour image'):
+        LoadPointColors()(bad)
 
 
 def test_point_cloud_keeps_the_depth_range(tmp_path):
