@@ -120,8 +120,9 @@ class _CheckDistance:
         self.max_distance, self.kind = float(max_distance), kind
 
     def __call__(self, results: dict) -> dict:
-        pts = np.asarray(results['points'], np.float64).reshape(-1, 3)
-        far = float(np.sqrt((pts * pts).sum(axis=1)).max()) if len(pts) else 0.0
+        pts = np.asarray(results['points']).reshape(-1, 3)
+        far = (float(np.sqrt(np.einsum('ij,ij->i', pts, pts, dtype=np.float64).max()))
+               if len(pts) else 0.0)
         if far <= self.max_distance:
             return results
         if self.kind == 'points':

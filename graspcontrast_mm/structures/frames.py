@@ -268,8 +268,10 @@ def depth_to_points(depth_m: np.ndarray, K: ArrayLike, *, min_depth: float = 0.,
             raise ValueError(f'mask shape {mask.shape} differs from depth shape '
                              f'{depth_m.shape}')
         valid &= mask
-    v, u = np.nonzero(valid)
-    z = depth_m[v, u].astype(np.float64)
+    # flat indices: the same pixels in row-major order, cheaper than 2-D nonzero/indexing
+    flat = np.flatnonzero(valid)
+    v, u = np.divmod(flat, depth_m.shape[1])
+    z = depth_m.ravel()[flat].astype(np.float64)
     fx, fy, cx, cy, skew = K[0, 0], K[1, 1], K[0, 2], K[1, 2], K[0, 1]
     y = (v - cy) * z / fy
     x = ((u - cx) * z - skew * y) / fx
