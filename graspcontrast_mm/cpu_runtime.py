@@ -112,9 +112,10 @@ def reuse_freed_heap_memory(environ=None) -> bool:
         import ctypes
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # glibc only: other libcs read these numbers otherwise
     except (OSError, AttributeError):
         return False
+    if not hasattr(libc, 'gnu_get_libc_version'):
+        return False  # not glibc: other C libraries read these parameter numbers otherwise
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     ok = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _C_INT_MAX))
