@@ -46,7 +46,9 @@ class GraspContrastPretrainer(BaseModel):
 
     Args:
         backbone (dict | nn.Module): sparse backbone with
-            ``forward(feats (V, C_in), coords int32 (V, 4), batch_size) -> (V, C)``.
+            ``forward(feats (V, C_in), coords int32 (V, 4), batch_size) -> (V, C)``;
+            optionally a keyword ``rows`` (R,) that returns only those rows ``(R, C)``
+            (used for the loss and 'predict' when present).
         loss (dict | nn.Module): contrastive loss
             ``forward(feats0 (M, C), feats1 (M, C), key_points_world (M, 3)) -> scalar``.
             Defaults to ``dict(type='FNEInfoNCELoss')``.
