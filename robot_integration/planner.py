@@ -787,15 +787,16 @@ class GraspPlanner:
                     counts[reason] += 1
                     continue
                 if cfg.center_jaws_on_points:
-                    tcp[i], grasps_base[i, 13:16] = self._centred(
-                        cloud, local, tcp[i], grasps_base[i, 13:16], open_width[i], lo, hi)
-                    local = self._local_cloud(cloud, tcp[i])
+                    tcp[i], grasps_base[i, 13:16], local = self._centred(
+                        cloud, local, contact, tcp[i], grasps_base[i, 13:16],
+                        open_width[i], lo, hi)
                     contact = jaw_contact(local, self.gripper, open_width[i])
                 if cfg.min_grip_depth > 0 and not -contact['x_lo'] >= cfg.min_grip_depth:
                     moved = None
                     if cfg.deepen_shallow_grasps and np.isfinite(contact['x_lo']):
                         shift = cfg.min_grip_depth + contact['x_lo']
-                        moved = self._deepened(cloud, tcp[i], shift, open_width[i], lo, hi)
+                        moved = self._deepened(cloud, tcp[i], shift, open_width[i],
+                                               lo, hi)
                     if moved is None:
                         counts['shallow'] += 1
                         continue
@@ -853,46 +854,55 @@ class GraspPlanner:
                 return 'empty'
         return None
 
-    def _centred(self, cloud_base: np.ndarray, local: np.ndarray, T_base_tcp: np.ndarray,
-                 point: np.ndarray, open_width: float, lo: np.ndarray, hi: np.ndarray
-                 ) -> Tuple[np.ndarray, np.ndarray]:
-        """``(T_base_tcp, grasp point)`` moved along the closing axis (TCP y) so that the
-        jaws are centred on the points between them (midpoint of their extent), when the
-        moved grasp stays in the workspace box ``[lo, hi]``, above the table and passes
-        :meth:`_cloud_check`; else the inputs unchanged. Base frame, metres."""
-        inside = local[self.gripper.points_between_jaws(local, open_width)]
-        if len(inside) == 0:
-            return T_base_tcp, point
-        step = 0.5 * (inside[:, 1].min() + inside[:, 1].max()) * T_base_tcp[:3, 1]
-        moved = T_base_tcp.copy()
-        moved[:3, 3] += step
-        moved_point = point + step
-        ends = np.stack([moved[:3, 3], moved_point])
+    def _moved_pose_local(self, cloud_base: np.ndarray, moved: np.ndarray,
+                          open_width: float, lo: np.ndarray, hi: np.ndarray,
+                          points: np.ndarray) -> Optional[np.ndarray]:
+        """The TCP-frame cloud of a moved TCP pose ``moved`` when the pose and ``points``
+        (base frame, metres; the TCP and, for a moved grasp point, that point) stay in the
+        workspace box ``[lo, hi]``, its gripper boxes stay above the table and it passes
+        :meth:`_cloud_check`; else None."""
         cfg = self.config
-        if not np.any(step) or np.any(ends < lo) or np.any(ends > hi) or \
-                _lowest_box_z(self.gripper, moved[None], np.array([open_width]))[0] < \
-                cfg.table_height + cfg.table_clearance or \
-                self._cloud_check(self._local_cloud(cloud_base, moved), open_width):
-            return T_base_tcp, point
-        return moved, moved_point
-
-    def _deepened(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray, shift: float,
-                  open_width: float, lo: np.ndarray, hi: np.ndarray
-                  ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
-        """``(T_base_tcp, TCP-frame cloud)`` moved ``shift`` metres along the approach
-        (TCP x) when the moved TCP stays in the workspace box ``[lo, hi]``, above the table
-        and passes :meth:`_cloud_check`; else None. Base frame, metres."""
-        moved = T_base_tcp.copy()
-        moved[:3, 3] += shift * T_base_tcp[:3, 0]
-        cfg = self.config
-        if np.any(moved[:3, 3] < lo) or np.any(moved[:3, 3] > hi) or \
+        if np.any(points < lo) or np.any(points > hi) or \
                 _lowest_box_z(self.gripper, moved[None], np.array([open_width]))[0] < \
                 cfg.table_height + cfg.table_clearance:
             return None
         local = self._local_cloud(cloud_base, moved)
-        if self._cloud_check(local, open_width) is not None:
-            return None
-        return moved, local
+        return None if self._cloud_check(local, open_width) is not None else local
+
+    def _centred(self, cloud_base: np.ndarray, local: np.ndarray,
+                 contact: Dict[str, float], T_base_tcp: np.ndarray, point: np.ndarray,
+                 open_width: float, lo: np.ndarray, hi: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(T_base_tcp, grasp point, TCP-frame cloud)`` moved along the closing axis
+        (TCP y) so that the jaws are centred on the points between them (the midpoint of
+        ``contact``'s closing-axis extent, :func:`jaw_contact` of ``local``), when the
+        moved grasp passes :meth:`_moved_pose_local`; else the inputs unchanged. Base
+        frame, metres."""
+        if contact['points'] == 0:
+            return T_base_tcp, point, local
+        step = 0.5 * (contact['y_lo'] + contact['y_hi']) * T_base_tcp[:3, 1]
+        if not np.any(step):
+            return T_base_tcp, point, local
+        moved = T_base_tcp.copy()
+        moved[:3, 3] += step
+        moved_point = point + step
+        moved_local = self._moved_pose_local(cloud_base, moved, open_width, lo, hi,
+                                             np.stack([moved[:3, 3], moved_point]))
+        if moved_local is None:
+            return T_base_tcp, point, local
+        return moved, moved_point, moved_local
+
+    def _deepened(self, cloud_base: np.ndarray, T_base_tcp: np.ndarray,
+                  shift: float, open_width: float, lo: np.ndarray, hi: np.ndarray
+                  ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """``(T_base_tcp, TCP-frame cloud)`` moved ``shift`` metres along the approach
+        (TCP x) when the moved TCP passes :meth:`_moved_pose_local`; else None. Base
+        frame, metres."""
+        moved = T_base_tcp.copy()
+        moved[:3, 3] += shift * T_base_tcp[:3, 0]
+        local = self._moved_pose_local(cloud_base, moved, open_width, lo, hi,
+                                       moved[None, :3, 3])
+        return None if local is None else (moved, local)
 
     def _make_plan(self, index: int, row_cam: np.ndarray, row_base: np.ndarray,
                    T_base_tcp: np.ndarray, open_width: float, angle_deg: float,
