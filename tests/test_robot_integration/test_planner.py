@@ -298,7 +298,25 @@ def _block_top(x0, x1, y0, y1, z, step=0.005):
     """Points of a horizontal rectangle (base frame, metres), ``step`` apart."""
     xs = np.arange(x0, x1 + 1e-9, step)
     ys = np.arange(y0, y1 + 1e-9, step)
-    return np.array([[x, y, z] for x in xs for y in ys])
+    x, y = np.meshgrid(xs, ys, indexing='ij')
+    return np.stack([x.ravel(), y.ravel(), np.full(x.size, float(z))], axis=1)
+
+
+#: Planner settings of the jaw-contact tests: only the checks under test act on the dense
+#: block tops (any number of points in the gripper boxes, no emptiness test, no
+#: down-sampling).
+_CONTACT_ONLY = dict(collision_max_points=10**6, min_points_between_fingers=0,
+                     cloud_voxel_size=0)
+
+
+def _plan_top_down(top_base, cam_xs, scores, **cfg):
+    """Plans and rejection counts of top-down grasps (camera z 0.55 m, camera x offsets
+    ``cam_xs``, metres; camera x = base -y) over the base-frame points ``top_base``,
+    with :data:`_CONTACT_ONLY` and ``cfg``; up to two plans."""
+    rows = np.concatenate([_grasp_cam([x, 0.0, 0.55], score=s)
+                           for x, s in zip(cam_xs, scores)])
+    return _planner(**{**_CONTACT_ONLY, **cfg}).plan_all(
+        rows, cloud_cam=_to_camera(top_base), max_results=2)
 
 
 def test_segment_objects_splits_separate_objects_and_drops_the_table():
@@ -435,7 +453,7 @@ def test_plans_carry_the_jaw_contact_of_the_observed_cloud():
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
     cloud_cam = _to_camera(top)
     row = _grasp_cam([0.0, 0.0, 0.55], depth=0.02)
-    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
+    kw = _CONTACT_ONLY
     plan = _planner(**kw).plan(row, cloud_cam=cloud_cam)
     contact = plan.jaw_contact
     assert contact['points'] > 0
@@ -475,17 +493,12 @@ def test_held_span_weight_prefers_the_narrower_hold():
     narrow = _block_top(0.485, 0.515, -0.03, 0.03, 0.05, step=0.001)
     wide = _block_top(0.472, 0.528, 0.17, 0.23, 0.05, step=0.001)
     top = np.concatenate([narrow, wide])
-    cloud_cam = _to_camera(top)
     # camera x = base -y: the second grasp point is base (0.5, 0.2, 0.05)
-    rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
-                           _grasp_cam([-0.2, 0.0, 0.55], score=0.6)])
-    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
-    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    plans, _ = _plan_top_down(top, [0.0, -0.2], [0.5, 0.6])
     assert [p.index for p in plans] == [1, 0]
     np.testing.assert_allclose([p.jaw_contact['y_hi'] - p.jaw_contact['y_lo']
                                 for p in plans], [0.056, 0.03], atol=1e-9)
-    plans, _ = _planner(held_span_weight=10.0, **kw).plan_all(rows, cloud_cam=cloud_cam,
-                                                             max_results=2)
+    plans, _ = _plan_top_down(top, [0.0, -0.2], [0.5, 0.6], held_span_weight=10.0)
     assert [p.index for p in plans] == [0, 1]
     np.testing.assert_allclose([p.rank_value for p in plans], [0.2, 0.04], atol=1e-6)
 
@@ -521,18 +534,14 @@ def test_min_pad_cover_rejects_grasps_on_an_edge():
     the 2 cm, a pad cover of 0.75 (0.70 sampled). A 0.85 minimum rejects the edge grasp as
     'edge'."""
     top = _block_top(0.44, 0.56, -0.03, 0.03, 0.05, step=0.001)
-    cloud_cam = _to_camera(top)
     # camera x = base -y: grasp point at base y = 0.025 (block edge at y = 0.03)
-    rows = np.concatenate([_grasp_cam([-0.025, 0.0, 0.55], score=0.9),
-                           _grasp_cam([0.0, 0.0, 0.55], score=0.5)])
-    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
-    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    plans, _ = _plan_top_down(top, [-0.025, 0.0], [0.9, 0.5])
     # 1 mm sampling: the pads' open faces at |z| = 1 cm exclude the rows on them, and the
     # block's edge row (y = 0.03 after the frame round trip) falls out too: 14 mm and 19 mm
     np.testing.assert_allclose([p.jaw_contact['pad_cover'] for p in plans], [0.70, 0.95],
                                atol=1e-6)
-    plans, counts = _planner(min_pad_cover=0.85, **kw).plan_all(rows, cloud_cam=cloud_cam)
-    assert plans[0].index == 1 and counts['edge'] == 1
+    plans, counts = _plan_top_down(top, [-0.025, 0.0], [0.9, 0.5], min_pad_cover=0.85)
+    assert [p.index for p in plans] == [1] and counts['edge'] == 1
     with pytest.raises(ValueError, match='min_pad_cover'):
         PlannerConfig(min_pad_cover=1.5)
 
@@ -546,20 +555,15 @@ def test_max_face_angle_rejects_a_grasp_closing_on_faces_at_45_degrees():
     dx, dy = np.meshgrid(g, g)
     keep = np.abs(dx) + np.abs(dy) <= 0.025 + 1e-9
     top = np.stack([0.5 + dx[keep], dy[keep], np.full(keep.sum(), 0.05)], axis=1)
-    cloud_cam = _to_camera(top)
     # camera x = base -y
-    rows = np.concatenate([_grasp_cam([0.0, 0.0, 0.55], score=0.5),
-                           _grasp_cam([-0.0125, 0.0, 0.55], score=0.9)])
-    kw = dict(collision_max_points=10**6, min_points_between_fingers=0, cloud_voxel_size=0)
-    plans, _ = _planner(**kw).plan_all(rows, cloud_cam=cloud_cam, max_results=2)
+    plans, _ = _plan_top_down(top, [0.0, -0.0125], [0.5, 0.9])
     assert [p.index for p in plans] == [1, 0]
     # 45 degrees; the centred corner about 18 (22 at this 1 mm sampling: the middle strips'
     # contacts 6 mm out from the outer strips', 15 mm apart)
     offset, centred = [p.jaw_contact['face_angle_deg'] for p in plans]
     assert offset == pytest.approx(45.0, abs=3.0)
     assert centred == pytest.approx(np.degrees(np.arctan2(0.006, 0.015)), abs=1e-6)
-    plans, counts = _planner(max_face_angle_deg=40.0, **kw).plan_all(rows,
-                                                                     cloud_cam=cloud_cam)
-    assert plans[0].index == 0 and counts['face_angle'] == 1
+    plans, counts = _plan_top_down(top, [0.0, -0.0125], [0.5, 0.9], max_face_angle_deg=40.0)
+    assert [p.index for p in plans] == [0] and counts['face_angle'] == 1
     with pytest.raises(ValueError, match='max_face_angle_deg'):
         PlannerConfig(max_face_angle_deg=0.0)
