@@ -37,12 +37,22 @@ def fne_false_negative_pairs(key_points_world: Tensor,
         Two int64 tensors ``(rows, cols)`` of equal length listing every close pair in
         both orders (the relation is symmetric). Distances are float32 norms of the
         differences of the centred points.
+
+    Raises:
+        ValueError: a key point is NaN or infinite (which neighbours it has is
+            undefined).
     """
     device = key_points_world.device
     num = key_points_world.shape[0]
     if radius <= 0 or num < 2:
         empty = torch.zeros(0, dtype=torch.long, device=device)
         return empty, empty
+    finite = torch.isfinite(key_points_world.detach()).all(dim=1)
+    if not bool(finite.all()):
+        bad = torch.nonzero(~finite).flatten()
+        raise ValueError(f'key_points_world has {len(bad)} NaN or infinite row(s) '
+                         f'(first: {bad[:5].tolist()}); the false-negative radius needs '
+                         'finite key point positions (metres)')
     with torch.no_grad():
         pts = key_points_world.detach().float()
         pts = pts - pts.mean(dim=0, keepdim=True)  # small magnitudes: exact diffs

@@ -324,3 +324,13 @@ def test_false_negative_mask_equals_all_pairs_distances():
     brute.fill_diagonal_(False)
     assert torch.equal(mask, brute)
     assert 3000 < int(mask.sum()) < 3000 * 100  # some, not all, pairs are close
+
+
+def test_non_finite_key_points_are_a_clear_error():
+    pts = torch.rand(6, 3)
+    pts[4, 1] = float('nan')
+    with pytest.raises(ValueError, match=r'1 NaN or infinite row\(s\) \(first: \[4\]\)'):
+        FNEInfoNCELoss(fne_radius=0.02)(torch.randn(6, 8), torch.randn(6, 8), pts)
+    # without FNE the positions are not read
+    assert torch.isfinite(FNEInfoNCELoss(use_fne=False)(torch.randn(6, 8),
+                                                        torch.randn(6, 8), pts))
