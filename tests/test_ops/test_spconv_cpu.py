@@ -237,6 +237,61 @@ def test_switch_is_idempotent_and_restorable():
         assert remove_spconv_cpu_fixes() is False  # idempotent too
     assert spconv_cpu_fixes_enabled()
     assert spconv_functional.indice_subm_conv is not patched._graspcontrast_original
+    from spconv.pytorch import ops as spconv_ops
+    assert spconv_ops.TorchAllocator is spconv_cpu._rulebook_allocator_class()
+
+
+def _rulebook_read_region(pairs, counts, subm):
+    """The columns of a rule-book that anything reads (see spconv_cpu's docstring)."""
+    kv = pairs.shape[1]
+    n = [int(counts[k]) if not subm or k <= kv // 2 else int(counts[kv - 1 - k])
+         for k in range(kv)]
+    assert sum(n) > 0
+    return [pairs[:, k, :n[k]] for k in range(kv)]
+
+
+@pytest.mark.parametrize('kernel,stride,subm,transposed', [
+    (3, 1, True, False), (5, 1, True, False), (2, 2, False, False), (3, 2, False, False),
+    (2, 2, False, True)])
+def test_unfilled_rulebook_buffer_gives_spconvs_rulebook(monkeypatch, kernel, stride, subm,
+                                                         transposed):
+    """The rule-book's pair buffer is allocated without its -1 fill (no torch.full on
+    CPU), and spconv's generation writes every column that is read whatever the buffer
+    held: the same rule-book as spconv's own allocator, also from a buffer of garbage."""
+    import spconv.pytorch.cppcore as cppcore
+    from spconv.pytorch import ops as spconv_ops
+    from spconv.pytorch.core import ConvAlgo
+    coords = random_voxels(300, GRID, seed=kernel + 10 * stride, batch_size=2)
+    pad = [kernel // 2 if stride == 1 or kernel == 3 else 0] * 3
+
+    def rulebook():
+        out, pairs, counts = spconv_ops.get_indice_pairs(
+            coords, 2, list(GRID), ConvAlgo.Native, [kernel] * 3, [stride] * 3, pad,
+            [1] * 3, [0] * 3, subm, transposed)
+        return out.clone(), counts.clone(), [
+            r.clone() for r in _rulebook_read_region(pairs, counts, subm)]
+
+    assert issubclass(spconv_ops.TorchAllocator, cppcore.TorchAllocator)
+    fills = []
+    real_full = torch.full
+    monkeypatch.setattr(torch, 'full', lambda *a, **k: fills.append(a) or real_full(*a, **k))
+    ours = rulebook()
+    assert fills == []
+    with spconv_cpu_fixes(False):
+        assert spconv_ops.TorchAllocator is cppcore.TorchAllocator
+        reference = rulebook()
+        assert len(fills) == 1  # spconv's own allocator fills the buffer with -1
+        # spconv's allocator with the buffer filled with something else than -1
+        original_full_int = cppcore.TorchAllocator.full_int
+
+        def garbage_full_int(self, name, shape, value, *args, **kwargs):
+            return original_full_int(self, name, shape, 12345, *args, **kwargs)
+
+        monkeypatch.setattr(cppcore.TorchAllocator, 'full_int', garbage_full_int)
+        garbage = rulebook()
+    for other in (reference, garbage):
+        assert torch.equal(ours[0], other[0]) and torch.equal(ours[1], other[1])
+        assert all(torch.equal(a, b) for a, b in zip(ours[2], other[2]))
 
 
 def test_bucket_split_is_optimal_against_brute_force():
