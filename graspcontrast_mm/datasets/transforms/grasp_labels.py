@@ -29,7 +29,10 @@ Per-object labels (one entry per object of ``meta/NNNN.mat``, in its order):
 coefficient ``mu`` of a valid grasp without scene collision, 0 otherwise (the contract of
 :func:`graspcontrast_mm.models.heads.gsnet_labels.grasp_labels_to_targets`).
 """
+import hashlib
+import os
 import os.path as osp
+import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -50,6 +53,7 @@ from .view_pair import view_points_world
 
 __all__ = [
     'GRASPNESS_SOURCES', 'OBJECT_BOX_MODES', 'reference_num_grasp_points', 'compute_frame_graspness', 'frame_workspace_mask',
+    'WORKSPACE_MASK_MEMO_ENV_VAR', 'clear_workspace_mask_memo',
     'graspness_at_pixels', 'LoadPointSegmentation', 'LoadGraspLabels',
     'ObjectWorkspaceCrop', 'PackGraspInputs'
 ]
@@ -84,6 +88,105 @@ def _depth_image(results: dict) -> np.ndarray:
     return np.asarray(depth)
 
 
+#: Megabytes of object-workspace masks a process keeps between samples (default 256;
+#: ``0`` turns the memo off). See :func:`frame_workspace_mask`.
+WORKSPACE_MASK_MEMO_ENV_VAR = 'GRASPCONTRAST_WORKSPACE_MASK_MEMO_MB'
+
+
+class _WorkspaceMaskMemo:
+    """Least-recently-used masks of :func:`frame_workspace_mask`, bounded in bytes.
+
+    One per process (each data worker has its own). Keys identify the inputs themselves
+    (see :func:`_workspace_mask_memo_key`), values are read-only arrays.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self.nbytes = 0
+        self._data: 'OrderedDict[Any, Tuple[np.ndarray, Optional[np.ndarray]]]' = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key, mask: np.ndarray, bounds: Optional[np.ndarray]) -> None:
+        size = mask.nbytes + (0 if bounds is None else bounds.nbytes)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[0].nbytes + (0 if old[1] is None else old[1].nbytes)
+            self._data[key] = (mask, bounds)
+            self.nbytes += size
+            while self.nbytes > self.max_bytes:
+                _, (m, b) = self._data.popitem(last=False)
+                self.nbytes -= m.nbytes + (0 if b is None else b.nbytes)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _memo_budget_from_env() -> int:
+    raw = os.environ.get(WORKSPACE_MASK_MEMO_ENV_VAR, '256').strip()
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        raise ValueError(f'{WORKSPACE_MASK_MEMO_ENV_VAR} must be a number of megabytes, '
+                         f'got {raw!r}') from None
+    if not megabytes >= 0:
+        raise ValueError(f'{WORKSPACE_MASK_MEMO_ENV_VAR} must be >= 0, got {raw!r}')
+    return int(megabytes * 2 ** 20)
+
+
+_WORKSPACE_MASK_MEMO = _WorkspaceMaskMemo(_memo_budget_from_env())
+
+
+def clear_workspace_mask_memo() -> None:
+    """Forget every object-workspace mask kept by :func:`frame_workspace_mask`."""
+    _WORKSPACE_MASK_MEMO.clear()
+
+
+def _image_identity(results: dict, array_key: str, path_key: str):
+    """What an image input of the workspace mask is: a digest of the array in
+    ``results[array_key]``, or the file ``results[path_key]`` (path, size, modification
+    time, inode) when the array is absent and will be read from it. None: unknown."""
+    array = results.get(array_key)
+    if array is not None:
+        a = np.ascontiguousarray(array)
+        digest = hashlib.blake2b(memoryview(a.reshape(-1).view(np.uint8)),
+                                 digest_size=16).digest()
+        return 'array', a.shape, a.dtype.str, digest
+    path = results.get(path_key)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None  # the reader raises the error that names the file
+    return 'file', osp.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def _workspace_mask_memo_key(results: dict, margin: float, mode: str):
+    depth = _image_identity(results, 'depth', 'depth_path')
+    seg = _image_identity(results, 'label_image', 'label_path')
+    if depth is None or seg is None:
+        return None
+    K = np.asarray(results['cam_intrinsic'], dtype=np.float64)
+    T = np.asarray(results['cam2world'], dtype=np.float64)
+    return (depth, seg, K.shape, K.tobytes(), T.shape, T.tobytes(),
+            float(results.get('depth_scale', 1000.0)), float(margin), str(mode))
+
+
 def frame_workspace_mask(results: dict, margin: float = 0.02,
                          object_pixels_without_depth: str = 'camera_centre'
                          ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -96,6 +199,16 @@ def frame_workspace_mask(results: dict, margin: float = 0.02,
     with the arguments (``results['workspace_mask_cfg']``), so that later transforms with
     the same arguments reuse it.
 
+    The mask depends only on the frame, not on the sample's random draws, and every epoch
+    of a training run asks for it again (about 8-10 ms for a 640 x 360 frame, a tenth of a
+    fine-tuning sample's loading). The process therefore keeps recent masks (least
+    recently used first out, at most ``GRASPCONTRAST_WORKSPACE_MASK_MEMO_MB`` megabytes,
+    default 256, ``0`` = off). An entry is found again only for the same inputs: the depth
+    and label arrays of ``results`` by a 128-bit digest of their bytes, or, when they
+    are not in ``results`` and would be read, the files by path, size, modification time
+    and inode; plus the intrinsics, the camera pose, the depth scale and both arguments.
+    The arrays returned are read-only.
+
     Returns:
         tuple: bool (H, W) mask of the kept pixels, and the float64 (2, 3) box in the
         table frame, metres (None without object pixels).
@@ -106,15 +219,27 @@ def frame_workspace_mask(results: dict, margin: float = 0.02,
     for name in ('cam_intrinsic', 'cam2world'):
         if name not in results:
             raise KeyError(f"the object workspace needs '{name}'")
-    seg = _label_image(results)
-    depth = _depth_image(results)
-    if seg.shape != depth.shape:
-        raise ValueError(f'label image {seg.shape} and depth image {depth.shape} differ '
-                         f'in shape ({_view_name(results)})')
-    mask, bounds = reference_workspace_mask(
-        depth, seg, results['cam_intrinsic'], results['cam2world'], margin=margin,
-        depth_scale=float(results.get('depth_scale', 1000.0)),
-        object_pixels_without_depth=object_pixels_without_depth, return_bounds=True)
+    memo_key = None
+    if _WORKSPACE_MASK_MEMO.max_bytes > 0:
+        memo_key = _workspace_mask_memo_key(results, margin, object_pixels_without_depth)
+    found = None if memo_key is None else _WORKSPACE_MASK_MEMO.get(memo_key)
+    if found is not None:
+        mask, bounds = found
+    else:
+        seg = _label_image(results)
+        depth = _depth_image(results)
+        if seg.shape != depth.shape:
+            raise ValueError(f'label image {seg.shape} and depth image {depth.shape} '
+                             f'differ in shape ({_view_name(results)})')
+        mask, bounds = reference_workspace_mask(
+            depth, seg, results['cam_intrinsic'], results['cam2world'], margin=margin,
+            depth_scale=float(results.get('depth_scale', 1000.0)),
+            object_pixels_without_depth=object_pixels_without_depth, return_bounds=True)
+        mask.setflags(write=False)
+        if bounds is not None:
+            bounds.setflags(write=False)
+        if memo_key is not None:
+            _WORKSPACE_MASK_MEMO.put(memo_key, mask, bounds)
     results['workspace_mask'] = mask
     results['workspace_mask_bounds'] = bounds
     results['workspace_mask_cfg'] = key
@@ -665,7 +790,8 @@ class ObjectWorkspaceCrop(BaseTransform):
             hi = world[is_object].max(axis=0) + self.margin
             inside = np.all((world >= lo) & (world <= hi), axis=1)
             bounds = np.stack([lo, hi])
-        results['workspace_bounds'] = bounds
+        # a copy: the memo of frame_workspace_mask keeps its box read-only
+        results['workspace_bounds'] = None if bounds is None else np.array(bounds)
         return self._crop(results, inside, 'object workspace')
 
     def __repr__(self) -> str:

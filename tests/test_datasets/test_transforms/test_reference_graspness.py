@@ -143,3 +143,95 @@ def test_crop_falls_back_to_the_table_box_without_segmentation(frame):
         ObjectWorkspaceCrop(mode='reference')(copy.deepcopy(view))
     with pytest.raises(FileNotFoundError, match='missing'):
         LoadPointSegmentation()(_points(info))
+
+
+@pytest.fixture
+def count_mask_computations(monkeypatch):
+    """Counts the calls of reference_workspace_mask made by frame_workspace_mask, with an
+    empty memo before and after the test."""
+    from graspcontrast_mm.datasets.transforms import grasp_labels
+    calls = []
+    original = grasp_labels.reference_workspace_mask
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(grasp_labels, 'reference_workspace_mask', counting)
+    grasp_labels.clear_workspace_mask_memo()
+    yield calls
+    grasp_labels.clear_workspace_mask_memo()
+
+
+def test_workspace_mask_memo_reuses_a_frame_and_notices_changed_inputs(
+        frame, count_mask_computations):
+    from graspcontrast_mm.datasets.transforms import frame_workspace_mask
+    calls = count_mask_computations
+    view = LoadPointSegmentation()(_points(frame))
+    crop = ObjectWorkspaceCrop(mode='reference')
+    first = crop(copy.deepcopy(view))
+    second = crop(copy.deepcopy(view))  # another sample of the same frame
+    assert len(calls) == 1
+    for out in (first, second):
+        assert sorted(map(tuple, out['pixel_uv'].tolist())) == [(1, 0), (1, 1), (2, 1)]
+        np.testing.assert_allclose(out['workspace_bounds'],
+                                   [[-0.02, -0.495, 0.03], [0.97, 0.47, 1.02]])
+    # the kept mask cannot be changed in place; the crop's box is the sample's own copy
+    assert not second['workspace_mask'].flags.writeable
+    second['workspace_bounds'][0, 0] = 5.0
+    assert crop(copy.deepcopy(view))['workspace_bounds'][0, 0] == pytest.approx(-0.02)
+    # other arguments, another camera pose: computed again
+    ObjectWorkspaceCrop(mode='reference', margin=0.05)(copy.deepcopy(view))
+    moved = copy.deepcopy(view)
+    moved['cam2world'] = CAM2WORLD.copy()
+    moved['cam2world'][2, 3] = 2.0
+    crop(moved)
+    assert len(calls) == 3
+    # a depth array in the sample is identified by its bytes: a changed pixel is noticed
+    with_depth = copy.deepcopy(view)
+    with_depth['depth'] = DEPTH_MM / 1000.0
+    frame_workspace_mask(copy.deepcopy(with_depth))
+    frame_workspace_mask(copy.deepcopy(with_depth))
+    assert len(calls) == 4
+    changed = copy.deepcopy(with_depth)
+    changed['depth'][1, 0] = 0.5
+    frame_workspace_mask(changed)
+    assert len(calls) == 5
+    # a file read by the mask is identified by path, size, modification time and inode:
+    # a rewritten label image is read again
+    seg = SEG.copy()
+    seg[1, 0] = 2
+    cv2.imwrite(frame['label_path'], seg)
+    stat = os.stat(frame['label_path'])
+    os.utime(frame['label_path'], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))
+    relabelled = crop(LoadPointSegmentation()(_points(frame)))
+    assert len(calls) == 6
+    np.testing.assert_array_equal(
+        relabelled['workspace_mask'],
+        reference_workspace_mask(DEPTH_MM / 1000.0, seg, K, CAM2WORLD))
+
+
+def test_workspace_mask_memo_budget(monkeypatch, frame, count_mask_computations):
+    from graspcontrast_mm.datasets.transforms import grasp_labels
+    memo = grasp_labels._WorkspaceMaskMemo(max_bytes=250)
+    masks = [np.zeros((10, 10), bool) for _ in range(3)]  # 100 bytes each
+    for i, m in enumerate(masks):
+        memo.put(i, m, None)
+    assert len(memo) == 2 and memo.get(0) is None and memo.get(1)[0] is masks[1]
+    memo.put(3, masks[0], None)  # 1 was used last, so 2 goes
+    assert memo.get(2) is None and memo.get(1) is not None and memo.nbytes == 200
+    memo.put(4, np.zeros(300, bool), None)  # larger than the whole budget: not kept
+    assert memo.get(4) is None and memo.nbytes == 200
+    # the budget comes from the environment, in megabytes; 0 turns the memo off
+    monkeypatch.setenv(grasp_labels.WORKSPACE_MASK_MEMO_ENV_VAR, '0.5')
+    assert grasp_labels._memo_budget_from_env() == 2 ** 19
+    for bad in ('lots', '-1', 'nan'):
+        monkeypatch.setenv(grasp_labels.WORKSPACE_MASK_MEMO_ENV_VAR, bad)
+        with pytest.raises(ValueError, match=grasp_labels.WORKSPACE_MASK_MEMO_ENV_VAR):
+            grasp_labels._memo_budget_from_env()
+    monkeypatch.setattr(grasp_labels, '_WORKSPACE_MASK_MEMO',
+                        grasp_labels._WorkspaceMaskMemo(0))
+    view = LoadPointSegmentation()(_points(frame))
+    for _ in range(2):
+        ObjectWorkspaceCrop(mode='reference')(copy.deepcopy(view))
+    assert len(count_mask_computations) == 2
