@@ -89,13 +89,15 @@ def grasp_labels_to_targets(points: np.ndarray,
     if num_points is not None and 0 < int(num_points) < n:
         choice = np.random.choice if rng is None else rng.choice
         keep = np.sort(np.asarray(choice(n, int(num_points), replace=False), np.int64))
-    out_scores = scores[keep].astype(np.float32, copy=True)
-    invalid = ~(out_scores > 0)
+    # fancy indexing copies already: convert only when the dtype differs (a second copy
+    # of the (Np', 300, 12, 4) arrays was a third of this function's time)
+    out_scores = scores[keep].astype(np.float32, copy=False)
+    invalid = np.logical_not(out_scores > 0)  # NaN scores are invalid too
     if collision is not None:
-        invalid |= collision[keep]
-    out_scores[invalid] = 0.0
-    return dict(grasp_points=points[keep].astype(np.float32),
-                grasp_widths=widths[keep].astype(np.float32),
+        np.logical_or(invalid, collision[keep], out=invalid)
+    np.copyto(out_scores, np.float32(0.0), where=invalid)
+    return dict(grasp_points=points[keep].astype(np.float32, copy=False),
+                grasp_widths=widths[keep].astype(np.float32, copy=False),
                 grasp_scores=out_scores, point_indices=keep)
 
 

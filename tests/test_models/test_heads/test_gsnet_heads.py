@@ -245,6 +245,21 @@ def test_grasp_labels_to_targets():
     keep = sub['point_indices']
     assert keep.shape == (3, ) and np.all(np.diff(keep) > 0)
     np.testing.assert_allclose(sub['grasp_scores'], expect[keep].astype(np.float32))
+    # float32 inputs (the label files' dtype): outputs are new arrays, the inputs stay
+    # as they were, and a NaN score counts as no grasp
+    widths32 = offsets[..., 2].astype(np.float32)
+    mu32 = mu.astype(np.float32)
+    mu32[0, 0, 0, 0] = np.nan
+    mu32_before, widths32_before = mu32.copy(), widths32.copy()
+    out32 = grasp_labels_to_targets(points.astype(np.float32), widths32, mu32, coll)
+    assert out32['grasp_scores'][0, 0, 0, 0] == 0
+    expect32 = np.where((mu32 > 0) & ~coll, mu32, np.float32(0))
+    np.testing.assert_array_equal(out32['grasp_scores'], expect32)
+    np.testing.assert_array_equal(mu32, mu32_before, strict=True)  # NaN equal to NaN
+    out32['grasp_scores'][:] = -5
+    out32['grasp_widths'][:] = -5
+    np.testing.assert_array_equal(mu32, mu32_before)
+    np.testing.assert_array_equal(widths32, widths32_before)
     with pytest.raises(ValueError):
         grasp_labels_to_targets(points, offsets, mu[:4])
     with pytest.raises(ValueError):
