@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Main job on the small built-in default, from a fresh checkout (CPU, ~15 min on 2 cores):
+# Main job on the small built-in default, from a fresh checkout (CPU, about 6.5 min on 2
+# cores after the set-up; docs/benchmarks.md, "Main job"):
 #   1. set up the environment (skipped when already done),
 #   2. generate the tiny labelled GraspNet-format dataset (data/graspnet_tiny; resumable),
 #   3. pre-train the SparseUNet with FNE-InfoNCE (configs/pretrain_fne_tiny.py); the
@@ -21,83 +22,102 @@ mkdir -p "$WORK_DIR"
 echo "[main job] 1/5 generating the tiny labelled dataset in $DATA"
 "$PY" tools/create_graspnet_scenes.py --preset tiny --out "$DATA"
 
-echo "[main job] 2/5 pre-training (configs/pretrain_fne_tiny.py) -> $WORK_DIR/pretrain_fne_tiny"
-# one data worker: the pair pipeline (about 0.26 s per batch) overlaps the model step,
-# 0.96 -> 0.80 s per step on 2 cores. The config keeps loading in the main process: only
-# there do the augmentation draws come from the RNG state a checkpoint saves, so that a
-# run resumed mid-epoch equals the uninterrupted one (this job never resumes).
-"$PY" tools/train.py configs/pretrain_fne_tiny.py --work-dir "$WORK_DIR/pretrain_fne_tiny" \
-  --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA \
-  train_dataloader.num_workers=1 train_dataloader.persistent_workers=True
-PRETRAINED="$(cat "$WORK_DIR/pretrain_fne_tiny/last_checkpoint")"
-
-echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone and from scratch (both at once)"
 GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.dataset.data_root=$DATA test_evaluator.data_root=$DATA"
-# The two fine-tunings are independent. The tiny model's step is many short kernels that
-# keep two threads only partly busy, so two runs with half the cores each finish in about
-# the time of one run with all of them (docs/benchmarks.md, "Main job"). A user's
-# OMP_NUM_THREADS wins.
-CORES="$(nproc 2>/dev/null || echo 2)"
-THREADS="${OMP_NUM_THREADS:-$(( CORES > 1 ? CORES / 2 : 1 ))}"
+# Every training process runs one torch thread and loads its data in one worker process
+# (a user's OMP_NUM_THREADS wins). The tiny model's step is hundreds of short kernels: a
+# second thread of the same process costs more in wake-ups than it computes (measured:
+# pre-training model step 0.31 s with one thread, 0.34 s with two; fine-tuning 0.26 vs
+# 0.34 s; docs/benchmarks.md, "Main job"), while a data worker on the other core takes the
+# data pipeline (0.13 s of pair loading per pre-training step, 0.11 s per fine-tuning
+# step) off the step. The configs themselves keep loading in the main process: only there
+# do the augmentation draws come from the RNG state a checkpoint saves, so that a run
+# resumed mid-epoch equals the uninterrupted one (this job never resumes).
+THREADS="${OMP_NUM_THREADS:-1}"
+WORKER_OPTS="train_dataloader.num_workers=1 train_dataloader.persistent_workers=True"
 mkdir -p "$WORK_DIR/gsnet_fne_tiny" "$WORK_DIR/gsnet_scratch_tiny"
-OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/gsnet_fne_tiny.py --work-dir "$WORK_DIR/gsnet_fne_tiny" \
-  --cfg-options model.backbone.init_cfg.checkpoint="$PRETRAINED" $GSNET_DATA_OPTS \
-  > "$WORK_DIR/gsnet_fne_tiny/train.log" 2>&1 &
-PID_FNE=$!
-OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/gsnet_scratch_tiny.py --work-dir "$WORK_DIR/gsnet_scratch_tiny" \
-  --cfg-options $GSNET_DATA_OPTS \
+
+# background jobs of a script ignore Ctrl-C: whatever is still running when the job stops
+# (finished, failed or interrupted) is stopped with it
+BACKGROUND=()
+trap 'kill "${BACKGROUND[@]}" 2>/dev/null || true' EXIT
+
+start_test() {  # start_test RUN [nice]: graspnetAPI AP of the run's last checkpoint
+  local run="$1" prefix=()
+  [ "${2:-}" = nice ] && prefix=(nice -n 19)
+  OMP_NUM_THREADS=$THREADS "${prefix[@]}" "$PY" tools/test.py "configs/$run.py" \
+    "$(cat "$WORK_DIR/$run/last_checkpoint")" \
+    --work-dir "$WORK_DIR/$run/test" --dump-dir "$WORK_DIR/$run/dump" \
+    --cfg-options $GSNET_DATA_OPTS > "$WORK_DIR/$run/test.log" 2>&1 &
+  BACKGROUND+=($!)
+  eval "PID_TEST_${run^^}=\$!"
+}
+
+finished_ok() {  # finished_ok PID WHAT LOG: wait for a background run, fail loudly
+  if ! wait "$1"; then
+    echo "[main job] $2 failed; the end of its log ($3):" >&2
+    tail -n 30 "$3" >&2
+    exit 1
+  fi
+}
+
+echo "[main job] 2/5 pre-training (configs/pretrain_fne_tiny.py) -> $WORK_DIR/pretrain_fne_tiny"
+echo "[main job]     and, beside it at the lowest CPU priority, fine-tuning GSNet from scratch"
+# The scratch fine-tuning does not need the pre-trained backbone. At nice 19 it runs on
+# what the pre-training leaves idle (its main process keeps one core, its data worker
+# about 40 % of the other) and hardly slows it down (measured: 10.7-11 s per pre-training
+# epoch with and without it). With its own data worker it waits for its batches part of
+# the time; loading in its main process instead, it took more of the CPU and the
+# pre-training's steps rose from 0.34 to 0.36 s (docs/benchmarks.md, "Main job").
+OMP_NUM_THREADS=$THREADS nice -n 19 "$PY" tools/train.py configs/gsnet_scratch_tiny.py \
+  --work-dir "$WORK_DIR/gsnet_scratch_tiny" --cfg-options $GSNET_DATA_OPTS $WORKER_OPTS \
   > "$WORK_DIR/gsnet_scratch_tiny/train.log" 2>&1 &
 PID_SCRATCH=$!
-# background jobs of a script ignore Ctrl-C: stop them when the job stops
-trap 'kill $PID_FNE $PID_SCRATCH 2>/dev/null || true' EXIT
+BACKGROUND+=($PID_SCRATCH)
+OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/pretrain_fne_tiny.py \
+  --work-dir "$WORK_DIR/pretrain_fne_tiny" \
+  --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA \
+  $WORKER_OPTS val_dataloader.num_workers=1 val_dataloader.persistent_workers=True
+PRETRAINED="$(cat "$WORK_DIR/pretrain_fne_tiny/last_checkpoint")"
+
+echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone (the scratch run goes on beside it)"
+OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/gsnet_fne_tiny.py --work-dir "$WORK_DIR/gsnet_fne_tiny" \
+  --cfg-options model.backbone.init_cfg.checkpoint="$PRETRAINED" $GSNET_DATA_OPTS $WORKER_OPTS \
+  > "$WORK_DIR/gsnet_fne_tiny/train.log" 2>&1 &
+PID_FNE=$!
+BACKGROUND+=($PID_FNE)
 echo "[main job] logs: $WORK_DIR/gsnet_fne_tiny/train.log, $WORK_DIR/gsnet_scratch_tiny/train.log"
 TICK=0
-while kill -0 $PID_FNE 2>/dev/null || kill -0 $PID_SCRATCH 2>/dev/null; do
-  sleep 5  # notice the end within seconds; report progress every 30 s
+while kill -0 $PID_FNE 2>/dev/null; do
+  sleep 2  # notice an end within seconds; report progress every 30 s
+  if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ] && ! kill -0 $PID_SCRATCH 2>/dev/null; then
+    finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
+    echo "[main job] 4/5 graspnetAPI AP of gsnet_scratch_tiny (beside the other fine-tuning)"
+    start_test gsnet_scratch_tiny nice
+  fi
   TICK=$(( TICK + 1 ))
-  [ $(( TICK % 6 )) -eq 0 ] || continue
+  [ $(( TICK % 15 )) -eq 0 ] || continue
   for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
     LAST="$(grep -oE "Iter\(train\) \[ *[0-9]+/[0-9]+\].*eta: [0-9:]+" "$WORK_DIR/$RUN/train.log" | tail -n 1 \
             | sed -E 's/ +lr: [^ ]+//' || true)"
     if [ -n "$LAST" ]; then echo "[$RUN] $LAST"; fi
   done
 done
-FAILED=0
-for RUN in fne scratch; do
-  PID_VAR="PID_${RUN^^}"
-  if ! wait "${!PID_VAR}"; then
-    echo "[main job] fine-tuning gsnet_${RUN}_tiny failed; the end of its log:" >&2
-    tail -n 30 "$WORK_DIR/gsnet_${RUN}_tiny/train.log" >&2
-    FAILED=1
-  fi
-done
-trap - EXIT
-[ "$FAILED" -eq 0 ] || exit 1
-
-echo "[main job] 4/5 graspnetAPI AP on the generated test scenes (both detectors at once)"
-for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
-  OMP_NUM_THREADS=$THREADS "$PY" tools/test.py "configs/$RUN.py" \
-    "$(cat "$WORK_DIR/$RUN/last_checkpoint")" \
-    --work-dir "$WORK_DIR/$RUN/test" --dump-dir "$WORK_DIR/$RUN/dump" \
-    --cfg-options $GSNET_DATA_OPTS > "$WORK_DIR/$RUN/test.log" 2>&1 &
-  eval "PID_TEST_${RUN^^}=\$!"
-done
-trap 'kill $PID_TEST_GSNET_FNE_TINY $PID_TEST_GSNET_SCRATCH_TINY 2>/dev/null || true' EXIT
+finished_ok $PID_FNE "fine-tuning gsnet_fne_tiny" "$WORK_DIR/gsnet_fne_tiny/train.log"
+if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ]; then  # the scratch run is still going
+  finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
+  start_test gsnet_scratch_tiny
+fi
+echo "[main job] 4/5 graspnetAPI AP of gsnet_fne_tiny, and 5/5 grasps and a picture for one frame (scene 100, frame 0)"
+start_test gsnet_fne_tiny
+OMP_NUM_THREADS=$THREADS "$PY" tools/infer.py - "$(cat "$WORK_DIR/gsnet_fne_tiny/last_checkpoint")" \
+  --graspnet-frame "$DATA" 100 realsense 0 --out-dir "$WORK_DIR/inference" --top-k 50
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
   PID_VAR="PID_TEST_${RUN^^}"
-  if ! wait "${!PID_VAR}"; then
-    echo "[main job] testing $RUN failed; the end of its log:" >&2
-    tail -n 30 "$WORK_DIR/$RUN/test.log" >&2
-    exit 1
-  fi
+  finished_ok "${!PID_VAR}" "testing $RUN" "$WORK_DIR/$RUN/test.log"
   grep -E "^graspnet/" "$WORK_DIR/$RUN/test.log" | sed "s#^#[$RUN] #" \
     | tee "$WORK_DIR/$RUN/test_ap.txt"
 done
 trap - EXIT
-
-echo "[main job] 5/5 grasps and a picture for one frame (scene 100, frame 0)"
-"$PY" tools/infer.py - "$(cat "$WORK_DIR/gsnet_fne_tiny/last_checkpoint")" \
-  --graspnet-frame "$DATA" 100 realsense 0 --out-dir "$WORK_DIR/inference" --top-k 50
 
 echo "[main job] summary"
 echo "--- pre-training (loss and label-free feature-match metric, epoch 0 = before training)"
