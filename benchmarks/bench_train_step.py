@@ -35,7 +35,6 @@ def measure(config: str, steps: int, batches: int, cfg_options,
             data_only: bool = False) -> dict:
     """Time the training steps (or, ``data_only``, two passes of the data pipeline) in
     this process (threads and policy set by the caller)."""
-    sys.path.insert(0, REPO)
     import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
     import torch
     from mmengine.config import Config, DictAction
