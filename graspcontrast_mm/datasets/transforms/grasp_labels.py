@@ -132,6 +132,11 @@ class _WorkspaceMaskMemo:
             self._data.clear()
             self.nbytes = 0
 
+    def _new_lock_after_fork(self) -> None:
+        # a data worker forked while another thread of the parent held the lock would
+        # otherwise inherit it locked
+        self._lock = threading.Lock()
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -149,6 +154,9 @@ def _memo_budget_from_env() -> int:
 
 
 _WORKSPACE_MASK_MEMO = _WorkspaceMaskMemo(_memo_budget_from_env())
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(
+        after_in_child=lambda: _WORKSPACE_MASK_MEMO._new_lock_after_fork())
 
 
 def clear_workspace_mask_memo() -> None:

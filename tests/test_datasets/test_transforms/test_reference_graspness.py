@@ -235,3 +235,17 @@ def test_workspace_mask_memo_budget(monkeypatch, frame, count_mask_computations)
     for _ in range(2):
         ObjectWorkspaceCrop(mode='reference')(copy.deepcopy(view))
     assert len(count_mask_computations) == 2
+
+
+def test_workspace_mask_memo_lock_is_free_in_a_forked_child():
+    """A data worker forked while the parent's memo lock is held can still use it."""
+    import os
+    from graspcontrast_mm.datasets.transforms import grasp_labels
+    memo = grasp_labels._WORKSPACE_MASK_MEMO
+    with memo._lock:
+        pid = os.fork()
+        if pid == 0:  # child: the lock must be free
+            ok = memo._lock.acquire(timeout=5)
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
