@@ -787,10 +787,12 @@ class GraspPlanner:
                     counts[reason] += 1
                     continue
                 if cfg.center_jaws_on_points:
-                    tcp[i], grasps_base[i, 13:16], local = self._centred(
+                    tcp[i], grasps_base[i, 13:16], centred = self._centred(
                         cloud, local, contact, tcp[i], grasps_base[i, 13:16],
                         open_width[i], lo, hi)
-                    contact = jaw_contact(local, self.gripper, open_width[i])
+                    if centred is not local:  # moved: measure the jaws' contact again
+                        local = centred
+                        contact = jaw_contact(local, self.gripper, open_width[i])
                 if cfg.min_grip_depth > 0 and not -contact['x_lo'] >= cfg.min_grip_depth:
                     moved = None
                     if cfg.deepen_shallow_grasps and np.isfinite(contact['x_lo']):

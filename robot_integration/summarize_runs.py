@@ -84,12 +84,12 @@ def tables(runs: Sequence[Tuple[str, str]], pooled_only: bool = False) -> str:
             name = label if len(sources) == 1 else f'{label} / {source}'
             mark = ' PARTIAL' if result.get('partial') else ''
             levels = result.get('levels')
-            try:
-                total = pooled(levels or [])
-            except KeyError as err:
-                raise ValueError(f'{path}: source {source!r}: a level lacks {err}') from None
             if not levels:
                 raise ValueError(f'{path}: source {source!r} has no level results')
+            try:
+                total = pooled(levels)
+            except KeyError as err:
+                raise ValueError(f'{path}: source {source!r}: a level lacks {err}') from None
             if pooled_only:
                 lines.append(
                     f"| {name}{mark} | {total['scenes']} | {total['objects']} | "

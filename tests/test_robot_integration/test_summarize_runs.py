@@ -51,6 +51,10 @@ def test_bad_paths_are_one_line_errors(tmp_path, capsys):
     (tmp_path / 'summary.json').write_text('{"sources": {}}')
     assert sr.main([str(tmp_path)]) == 1
     assert 'no source results' in capsys.readouterr().err
+    for levels in ('[]', 'null'):
+        (tmp_path / 'summary.json').write_text(f'{{"sources": {{"m": {{"levels": {levels}}}}}}}')
+        assert sr.main([str(tmp_path)]) == 1
+        assert "source 'm' has no level results" in capsys.readouterr().err
     (tmp_path / 'summary.json').write_text('{"sources": {"m": {"levels": [{"scenes": 1}]}}}')
     assert sr.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
