@@ -61,7 +61,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 
 __all__ = ['CPU_RUNTIME_DEFAULTS', 'CPU_DEPENDENT_DEFAULTS', 'CPU_RUNTIME_ENV_VAR',
            'HEAP_REUSE_ENV_VAR', 'apply_cpu_runtime_defaults', 'cpu_flags',
-           'cpu_runtime_report', 'reuse_freed_heap_memory']
+           'cpu_runtime_report', 'env_switch_on', 'reuse_freed_heap_memory']
 
 #: The environment defaults applied before torch is loaded (see the module docstring).
 CPU_RUNTIME_DEFAULTS: Dict[str, str] = {
@@ -81,6 +81,13 @@ HEAP_REUSE_ENV_VAR = 'GRASPCONTRAST_CPU_HEAP_REUSE'
 
 _STATE = {'applied': {}, 'torch_was_loaded': None, 'heap_reuse': False}
 _OFF = ('0', 'false', 'no', 'off')
+
+
+def env_switch_on(name: str, environ=None) -> bool:
+    """Whether the on/off environment variable ``name`` is on: unset or anything but
+    ``0`` / ``false`` / ``no`` / ``off`` (any case, surrounding spaces ignored)."""
+    env = os.environ if environ is None else environ
+    return env.get(name, '1').strip().lower() not in _OFF
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -103,8 +110,7 @@ def reuse_freed_heap_memory(environ=None) -> bool:
         environment or when the C library is not glibc.
     """
     env = os.environ if environ is None else environ
-    if (env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in _OFF
-            or env.get(HEAP_REUSE_ENV_VAR, '1').strip().lower() in _OFF):
+    if not (env_switch_on(CPU_RUNTIME_ENV_VAR, env) and env_switch_on(HEAP_REUSE_ENV_VAR, env)):
         return False
     if _STATE['heap_reuse']:
         return True
@@ -150,7 +156,7 @@ def apply_cpu_runtime_defaults(environ=None,
         already set by the user).
     """
     env = os.environ if environ is None else environ
-    if env.get(CPU_RUNTIME_ENV_VAR, '1').strip().lower() in _OFF:
+    if not env_switch_on(CPU_RUNTIME_ENV_VAR, env):
         return {}
     applied = {}
     defaults = dict(CPU_RUNTIME_DEFAULTS)

@@ -95,6 +95,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graspcontrast_mm.cpu_runtime import env_switch_on
+
 __all__ = [
     'rulebook_conv', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes',
     'spconv_cpu_fixes_enabled', 'spconv_cpu_fixes', 'ENV_VAR', 'ALGORITHM_ENV_VAR',
@@ -442,8 +444,7 @@ class _Workspace(threading.local):
         return buf[:need].view(rows, cols)
 
 
-_WORKSPACE_ENABLED = os.environ.get(WORKSPACE_ENV_VAR, '1').strip().lower() not in (
-    '0', 'false', 'no', 'off')
+_WORKSPACE_ENABLED = env_switch_on(WORKSPACE_ENV_VAR)
 _WORKSPACE = _Workspace()
 
 
@@ -809,4 +810,4 @@ def spconv_cpu_fixes(enabled: bool = True) -> Iterator[None]:
 
 
 def _env_allows_fix() -> bool:
-    return os.environ.get(ENV_VAR, '1').strip().lower() not in ('0', 'false', 'no', 'off')
+    return env_switch_on(ENV_VAR)

@@ -118,3 +118,12 @@ def test_freed_large_buffers_are_reused_without_page_faults():
 def test_heap_reuse_can_be_switched_off():
     for env in ({HEAP_REUSE_ENV_VAR: 'off'}, {CPU_RUNTIME_ENV_VAR: '0'}):
         assert reuse_freed_heap_memory(env) is False
+
+
+def test_env_switch_reads_off_values_in_any_case():
+    from graspcontrast_mm.cpu_runtime import env_switch_on
+    for off in ('0', 'false', ' OFF ', 'No'):
+        assert env_switch_on('X', {'X': off}) is False
+    for on in ('1', 'yes', 'on', ''):
+        assert env_switch_on('X', {'X': on}) is True
+    assert env_switch_on('X', {}) is True
