@@ -48,23 +48,11 @@ def main(argv=None) -> int:
     if min(args.steps, args.every, args.threads) < 1:
         raise SystemExit('error: --steps, --every and --threads must be >= 1')
     torch.set_num_threads(args.threads)
-    from mmengine.config import Config, DictAction
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
+    from _training import build_training_parts
 
     from graspcontrast_mm.cpu_runtime import cpu_runtime_report
-    from graspcontrast_mm.registry import MODELS
 
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        options = argparse.Namespace()
-        DictAction(option_strings=[], dest='o')(None, options, args.cfg_options)
-        cfg.merge_from_dict(options.o)
-    init_default_scope(cfg.get('default_scope', 'graspcontrast_mm'))
-    model = MODELS.build(cfg.model).train()
-    loader = Runner.build_dataloader(cfg.train_dataloader)
-    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    _, model, loader, optim = build_training_parts(args.config, args.cfg_options)
     print(cpu_runtime_report())
     print(f'{args.config}: {args.steps} training steps, {args.threads} thread(s)')
     print(f"{'step':>6} {'resident MiB':>13} {'peak MiB':>9}")

@@ -37,23 +37,10 @@ def measure(config: str, steps: int, batches: int, cfg_options,
     this process (threads and policy set by the caller)."""
     import graspcontrast_mm  # noqa: F401  (CPU runtime defaults before torch loads)
     import torch
-    from mmengine.config import Config, DictAction
-    from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
+    from _training import build_training_parts
 
-    from graspcontrast_mm.registry import MODELS
-
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        options = argparse.Namespace()
-        DictAction(option_strings=[], dest='o')(None, options, cfg_options)
-        cfg.merge_from_dict(options.o)
-    init_default_scope(cfg.get('default_scope', 'graspcontrast_mm'))
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).train()
-    loader = Runner.build_dataloader(cfg.train_dataloader)
-    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    _, model, loader, optim = build_training_parts(config, cfg_options)
     if data_only:
         dataset = loader.dataset
         passes = []
