@@ -33,6 +33,7 @@ import hashlib
 import os
 import os.path as osp
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
@@ -88,44 +89,51 @@ def _depth_image(results: dict) -> np.ndarray:
     return np.asarray(depth)
 
 
-#: Megabytes of object-workspace masks a process keeps between samples (default 256;
-#: ``0`` turns the memo off). See :func:`frame_workspace_mask`.
-WORKSPACE_MASK_MEMO_ENV_VAR = 'GRASPCONTRAST_WORKSPACE_MASK_MEMO_MB'
-
-
-class _WorkspaceMaskMemo:
-    """Least-recently-used masks of :func:`frame_workspace_mask`, bounded in bytes.
-
-    One per process (each data worker has its own). Keys identify the inputs themselves
-    (see :func:`_workspace_mask_memo_key`), values are read-only arrays.
+class _LRUCache:
+    """A least-recently-used cache, bounded by its number of entries and, optionally, by
+    the bytes of its values (``nbytes(value)``); a value larger than the byte budget is
+    not kept. Thread-safe; the value is computed outside the lock. One per transform
+    instance or module, i.e. per process (each data worker has its own).
     """
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max(0, int(max_bytes))
+    def __init__(self, size: Optional[int], max_bytes: Optional[int] = None,
+                 nbytes: Optional[Callable[[Any], int]] = None) -> None:
+        self.size = None if size is None else max(0, int(size))
+        self.max_bytes = None if max_bytes is None else max(0, int(max_bytes))
+        if self.max_bytes is not None and nbytes is None:
+            raise ValueError('a byte budget needs nbytes(value)')
+        self._nbytes = nbytes
         self.nbytes = 0
-        self._data: 'OrderedDict[Any, Tuple[np.ndarray, Optional[np.ndarray]]]' = OrderedDict()
+        self._data: 'OrderedDict[Any, Any]' = OrderedDict()
         self._lock = threading.Lock()
+        _ALL_LRU_CACHES.add(self)
 
-    def get(self, key):
+    @property
+    def enabled(self) -> bool:
+        return self.size != 0 and self.max_bytes != 0
+
+    def get(self, key: Any, load: Callable[[], Any]) -> Any:
         with self._lock:
-            value = self._data.get(key)
-            if value is not None:
+            if key in self._data:
                 self._data.move_to_end(key)
+                return self._data[key]
+        value = load()
+        if not self.enabled:
             return value
-
-    def put(self, key, mask: np.ndarray, bounds: Optional[np.ndarray]) -> None:
-        size = mask.nbytes + (0 if bounds is None else bounds.nbytes)
-        if size > self.max_bytes:
-            return
+        size = self._nbytes(value) if self._nbytes is not None else 0
+        if self.max_bytes is not None and size > self.max_bytes:
+            return value
         with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self.nbytes -= old[0].nbytes + (0 if old[1] is None else old[1].nbytes)
-            self._data[key] = (mask, bounds)
-            self.nbytes += size
-            while self.nbytes > self.max_bytes:
-                _, (m, b) = self._data.popitem(last=False)
-                self.nbytes -= m.nbytes + (0 if b is None else b.nbytes)
+            if key not in self._data:
+                self._data[key] = value
+                self.nbytes += size
+            while self._data and ((self.size is not None and len(self._data) > self.size)
+                                  or (self.max_bytes is not None
+                                      and self.nbytes > self.max_bytes)):
+                _, old = self._data.popitem(last=False)
+                if self._nbytes is not None:
+                    self.nbytes -= self._nbytes(old)
+        return value
 
     def clear(self) -> None:
         with self._lock:
@@ -133,12 +141,39 @@ class _WorkspaceMaskMemo:
             self.nbytes = 0
 
     def _new_lock_after_fork(self) -> None:
-        # a data worker forked while another thread of the parent held the lock would
-        # otherwise inherit it locked
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:  # copies and pickles (spawned workers) get a new lock
+        state = dict(self.__dict__)
+        del state['_lock']
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        _ALL_LRU_CACHES.add(self)
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+_ALL_LRU_CACHES: 'weakref.WeakSet[_LRUCache]' = weakref.WeakSet()
+
+
+def _new_cache_locks_after_fork() -> None:
+    # a data worker forked while another thread of the parent held a cache's lock would
+    # otherwise inherit it locked
+    for cache in list(_ALL_LRU_CACHES):
+        cache._new_lock_after_fork()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_new_cache_locks_after_fork)
+
+
+#: Megabytes of object-workspace masks a process keeps between samples (default 256;
+#: ``0`` turns the memo off). See :func:`frame_workspace_mask`.
+WORKSPACE_MASK_MEMO_ENV_VAR = 'GRASPCONTRAST_WORKSPACE_MASK_MEMO_MB'
 
 
 def _memo_budget_from_env() -> int:
@@ -153,10 +188,14 @@ def _memo_budget_from_env() -> int:
     return int(megabytes * 2 ** 20)
 
 
-_WORKSPACE_MASK_MEMO = _WorkspaceMaskMemo(_memo_budget_from_env())
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(
-        after_in_child=lambda: _WORKSPACE_MASK_MEMO._new_lock_after_fork())
+def _mask_and_box_nbytes(value: Tuple[np.ndarray, Optional[np.ndarray]]) -> int:
+    mask, bounds = value
+    return mask.nbytes + (0 if bounds is None else bounds.nbytes)
+
+
+#: (bool (H, W) mask, float64 (2, 3) box or None) per frame, see frame_workspace_mask
+_WORKSPACE_MASK_MEMO = _LRUCache(None, max_bytes=_memo_budget_from_env(),
+                                 nbytes=_mask_and_box_nbytes)
 
 
 def clear_workspace_mask_memo() -> None:
@@ -227,13 +266,8 @@ def frame_workspace_mask(results: dict, margin: float = 0.02,
     for name in ('cam_intrinsic', 'cam2world'):
         if name not in results:
             raise KeyError(f"the object workspace needs '{name}'")
-    memo_key = None
-    if _WORKSPACE_MASK_MEMO.max_bytes > 0:
-        memo_key = _workspace_mask_memo_key(results, margin, object_pixels_without_depth)
-    found = None if memo_key is None else _WORKSPACE_MASK_MEMO.get(memo_key)
-    if found is not None:
-        mask, bounds = found
-    else:
+
+    def compute() -> Tuple[np.ndarray, Optional[np.ndarray]]:
         seg = _label_image(results)
         depth = _depth_image(results)
         if seg.shape != depth.shape:
@@ -246,8 +280,13 @@ def frame_workspace_mask(results: dict, margin: float = 0.02,
         mask.setflags(write=False)
         if bounds is not None:
             bounds.setflags(write=False)
-        if memo_key is not None:
-            _WORKSPACE_MASK_MEMO.put(memo_key, mask, bounds)
+        return mask, bounds
+
+    memo_key = None
+    if _WORKSPACE_MASK_MEMO.enabled:
+        memo_key = _workspace_mask_memo_key(results, margin, object_pixels_without_depth)
+    mask, bounds = compute() if memo_key is None else _WORKSPACE_MASK_MEMO.get(memo_key,
+                                                                                compute)
     results['workspace_mask'] = mask
     results['workspace_mask_bounds'] = bounds
     results['workspace_mask_cfg'] = key
@@ -310,28 +349,6 @@ def graspness_at_pixels(values: np.ndarray, uv: np.ndarray, shape: Tuple[int, in
 def reference_num_grasp_points(num_points: int) -> int:
     """Grasp points kept per object by the GSNet reference: ``min(max(Np // 4, 300), Np)``."""
     return int(min(max(num_points // 4, 300), num_points))
-
-
-class _LRUCache:
-    """A small least-recently-used cache (one per transform instance, i.e. per worker)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(0, int(size))
-        self._data: 'OrderedDict[Any, Any]' = OrderedDict()
-
-    def get(self, key: Any, load: Callable[[], Any]) -> Any:
-        if key in self._data:
-            self._data.move_to_end(key)
-            return self._data[key]
-        value = load()
-        if self.size > 0:
-            self._data[key] = value
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._data)
 
 
 @TRANSFORMS.register_module()

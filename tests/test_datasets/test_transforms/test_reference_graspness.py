@@ -211,17 +211,36 @@ def test_workspace_mask_memo_reuses_a_frame_and_notices_changed_inputs(
         reference_workspace_mask(DEPTH_MM / 1000.0, seg, K, CAM2WORLD))
 
 
-def test_workspace_mask_memo_budget(monkeypatch, frame, count_mask_computations):
+def test_lru_cache_budgets(monkeypatch, frame, count_mask_computations):
+    """The one LRU cache of the label transforms and the workspace memo: bounded by
+    entries or by bytes, least recently used out first, too-large values not kept."""
     from graspcontrast_mm.datasets.transforms import grasp_labels
-    memo = grasp_labels._WorkspaceMaskMemo(max_bytes=250)
-    masks = [np.zeros((10, 10), bool) for _ in range(3)]  # 100 bytes each
-    for i, m in enumerate(masks):
-        memo.put(i, m, None)
-    assert len(memo) == 2 and memo.get(0) is None and memo.get(1)[0] is masks[1]
-    memo.put(3, masks[0], None)  # 1 was used last, so 2 goes
-    assert memo.get(2) is None and memo.get(1) is not None and memo.nbytes == 200
-    memo.put(4, np.zeros(300, bool), None)  # larger than the whole budget: not kept
-    assert memo.get(4) is None and memo.nbytes == 200
+    memo = grasp_labels._LRUCache(None, max_bytes=250, nbytes=lambda a: a.nbytes)
+    masks = [np.zeros((10, 10), bool) for _ in range(4)]  # 100 bytes each
+    loads = []
+
+    def load(i):
+        return lambda: loads.append(i) or masks[i]
+
+    for i in range(3):
+        assert memo.get(i, load(i)) is masks[i]
+    assert len(memo) == 2 and memo.nbytes == 200
+    assert memo.get(1, load(1)) is masks[1] and loads == [0, 1, 2]  # kept: no load
+    memo.get(3, load(3))  # 1 was used last, so 2 goes
+    assert memo.get(2, load(2)) is masks[2] and loads == [0, 1, 2, 3, 2]
+    big = np.zeros(300, bool)  # larger than the whole budget: returned, not kept
+    assert memo.get(4, lambda: big) is big and 4 not in memo._data and memo.nbytes <= 250
+    counted = grasp_labels._LRUCache(2)
+    for i in range(3):
+        counted.get(i, load(i))
+    assert list(counted._data) == [1, 2]
+    with pytest.raises(ValueError, match='nbytes'):
+        grasp_labels._LRUCache(None, max_bytes=10)
+    # copies and pickles (spawned data workers) work and get a lock of their own
+    import pickle
+    for clone in (copy.deepcopy(counted), pickle.loads(pickle.dumps(counted))):
+        assert list(clone._data) == [1, 2] and clone._lock is not counted._lock
+        assert clone.get(5, lambda: 'x') == 'x' and list(clone._data) == [2, 5]
     # the budget comes from the environment, in megabytes; 0 turns the memo off
     monkeypatch.setenv(grasp_labels.WORKSPACE_MASK_MEMO_ENV_VAR, '0.5')
     assert grasp_labels._memo_budget_from_env() == 2 ** 19
@@ -230,15 +249,15 @@ def test_workspace_mask_memo_budget(monkeypatch, frame, count_mask_computations)
         with pytest.raises(ValueError, match=grasp_labels.WORKSPACE_MASK_MEMO_ENV_VAR):
             grasp_labels._memo_budget_from_env()
     monkeypatch.setattr(grasp_labels, '_WORKSPACE_MASK_MEMO',
-                        grasp_labels._WorkspaceMaskMemo(0))
+                        grasp_labels._LRUCache(None, max_bytes=0, nbytes=len))
     view = LoadPointSegmentation()(_points(frame))
     for _ in range(2):
         ObjectWorkspaceCrop(mode='reference')(copy.deepcopy(view))
     assert len(count_mask_computations) == 2
 
 
-def test_workspace_mask_memo_lock_is_free_in_a_forked_child():
-    """A data worker forked while the parent's memo lock is held can still use it."""
+def test_cache_lock_is_free_in_a_forked_child():
+    """A data worker forked while the parent holds a cache's lock can still use it."""
     import os
     from graspcontrast_mm.datasets.transforms import grasp_labels
     memo = grasp_labels._WORKSPACE_MASK_MEMO
