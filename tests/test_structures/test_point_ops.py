@@ -138,7 +138,7 @@ def test_voxelize_dense_and_sorted_paths_equal_np_unique(spread):
     from graspcontrast_mm.structures.points import _unique_keys
     rng = np.random.default_rng(8)
     points = rng.uniform(0, spread, size=(5000, 3))
-    points[::7] = points[::7][:, :] * 0 + points[0]  # many points in one voxel
+    points[::7] = points[0]  # many points in one voxel
     grid = voxelize(points, 0.01)
     cell = np.floor(points / 0.01).astype(np.int64)
     cell -= cell.min(0)
