@@ -26,7 +26,8 @@ from graspcontrast_mm.engine import (CheckpointLoadError, CheckpointMismatchErro
                                      NonFiniteWeightsError, load_checkpoint_file,
                                      load_model_checkpoint)
 from graspcontrast_mm.utils import (add_common_args, load_cli_config,
-                                    register_all_modules, setup_cpu_distributed)
+                                    register_all_modules, setup_cpu_distributed,
+                                    shutdown_distributed)
 
 
 def _fail(err: Exception) -> None:
@@ -111,14 +112,18 @@ def main(argv=None):
         cfg.model.test_cfg['collision_thresh'] = args.collision_thresh
     setup_cpu_distributed(cfg)
 
-    runner = Runner.from_cfg(cfg)
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     try:
-        load_model_checkpoint(model, checkpoint, strict=not args.non_strict_load,
-                              source=f'checkpoint {args.checkpoint}')
-    except (CheckpointLoadError, CheckpointMismatchError, NonFiniteWeightsError) as err:
-        _fail(err)
-    metrics = runner.test()
+        runner = Runner.from_cfg(cfg)
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        try:
+            load_model_checkpoint(model, checkpoint, strict=not args.non_strict_load,
+                                  source=f'checkpoint {args.checkpoint}')
+        except (CheckpointLoadError, CheckpointMismatchError,
+                NonFiniteWeightsError) as err:
+            _fail(err)
+        metrics = runner.test()
+    finally:
+        shutdown_distributed()
     for name, value in metrics.items():
         print(f'{name}: {value:.4f}' if isinstance(value, float) else
               f'{name}: {value}')

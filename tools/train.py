@@ -29,7 +29,8 @@ from mmengine.runner import Runner
 
 from graspcontrast_mm.engine import prepare_resumable_training
 from graspcontrast_mm.utils import (add_common_args, load_cli_config,
-                                    register_all_modules, setup_cpu_distributed)
+                                    register_all_modules, setup_cpu_distributed,
+                                    shutdown_distributed)
 
 
 def parse_args():
@@ -86,8 +87,11 @@ def main():
 
     prepare_resumable_training(cfg)
     setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    try:
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
+    finally:
+        shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@ import torch.distributed as dist
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-__all__ = ['register_all_modules', 'setup_cpu_distributed']
+__all__ = ['register_all_modules', 'setup_cpu_distributed', 'shutdown_distributed']
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -72,3 +72,20 @@ def setup_cpu_distributed(cfg: Config) -> None:
             type='MMDistributedDataParallel', device_ids=None,
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def shutdown_distributed() -> bool:
+    """Destroy the default process group, if one was initialised (a no-op otherwise).
+
+    The tools call it when their run ends, so that gloo's (or NCCL's) threads are
+    stopped in order instead of being torn down while the interpreter exits, where a
+    process could abort ("terminate called without an active exception") after its
+    work was done.
+
+    Returns:
+        True when a process group was destroyed.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+        return True
+    return False
