@@ -14,6 +14,7 @@ from .spconv_cpu import (ALGORITHM_ENV_VAR, ENV_VAR, GEMM_DTYPE_ENV_VAR, GEMM_DT
                          spconv_cpu_fixes_enabled)
 from .spconv_cpu import _env_allows_fix
 from .deterministic_index import index_rows
+from .spconv_rulebooks import clear_subm_rulebook_memo
 from .spconv_checkpoint_version import (SPCONV_STATE_DICT_VERSION,
                                         mark_spconv_modules_version2)
 
@@ -27,5 +28,6 @@ __all__ = [
     'get_rulebook_algorithm', 'GEMM_DTYPE_ENV_VAR', 'GEMM_DTYPES', 'set_rulebook_gemm_dtype',
     'get_rulebook_gemm_dtype', 'apply_spconv_cpu_fixes', 'remove_spconv_cpu_fixes', 'rulebook_conv',
     'spconv_cpu_fixes', 'spconv_cpu_fixes_enabled', 'SPCONV_STATE_DICT_VERSION',
+    'clear_subm_rulebook_memo',
     'mark_spconv_modules_version2', 'index_rows'
 ]

@@ -67,7 +67,10 @@ unchanged. This covers ``SubMConv3d``, ``SparseConv3d``, ``SparseInverseConv3d``
 1d/2d/4d and transposed siblings); spconv's pooling layers are not touched. It also
 makes ``spconv.pytorch.ops.get_indice_pairs`` allocate a CPU rule-book's pair buffer
 without filling it with ``-1`` first (:func:`_rulebook_allocator_class`): spconv writes
-every column that is read, and the fill was about 5 % of a tiny training step.
+every column that is read, and the fill was about 5 % of a tiny training step; and it
+wraps ``get_indice_pairs`` so that a CPU submanifold rule-book that is a slice of a larger
+kernel's on the same voxels is sliced instead of generated
+(:mod:`graspcontrast_mm.ops.spconv_rulebooks`).
 
 The fix is applied when :mod:`graspcontrast_mm.ops` is imported (every model of this
 package imports it), unless the environment variable ``GRASPCONTRAST_SPCONV_CPU_FIX`` is
@@ -368,6 +371,7 @@ class _BucketPlan:
         padding = torch.ones(self.total, dtype=torch.bool, device=device)
         padding[positions] = False
         self.pad_positions = torch.nonzero(padding).squeeze(1)
+        self._counts = counts
         self.scatter_out = self._csr(positions, pairs_out, num_out)
         self._positions, self._pairs_in = positions, pairs_in
         self._num_in = num_in
@@ -383,12 +387,31 @@ class _BucketPlan:
         return self._scatter_in
 
     def _csr(self, positions: Tensor, rows: Tensor, num_rows: int):
-        """0/1 matrix ``(num_rows, total)`` with a one at ``(rows[j], positions[j])``;
-        ``positions`` increase, so the stable sort keeps each row's pairs in padded
-        order."""
+        """0/1 matrix ``(num_rows, total)`` with a one at ``(rows[j], positions[j])``,
+        each row's ones in increasing ``positions`` (the padded order).
+
+        ``rows`` lists the pairs segment after segment (``self._counts``) and
+        ``positions`` increase along it. A rule-book names a row at most once per
+        offset, so a row's rank among its own pairs is the number of earlier segments
+        that hold it: counted segment by segment (a counting sort, no comparison sort).
+        Should a row repeat within a segment, the stable sort does it instead.
+        """
+        seen = torch.zeros(num_rows, dtype=torch.long, device=rows.device)
+        rank = torch.empty_like(rows)
+        start = 0
+        for n in self._counts:
+            r = rows[start:start + n]
+            got = torch.index_select(seen, 0, r, out=rank[start:start + n])
+            seen.index_put_((r,), got + 1)  # a repeated row would be counted once
+            start += n
+        crow = torch.zeros(num_rows + 1, dtype=torch.long, device=rows.device)
+        if int(seen.sum()) == len(rows):
+            torch.cumsum(seen, 0, out=crow[1:])
+            col = torch.empty_like(positions)
+            col[crow[rows] + rank] = positions
+            return crow, col, (num_rows, self.total)
         # int32 keys sort about twice as fast as int64 (rows < num_rows < 2**31)
         rows_sorted, order = torch.sort(rows.to(torch.int32), stable=True)
-        crow = torch.zeros(num_rows + 1, dtype=torch.long, device=rows.device)
         crow[1:] = torch.cumsum(torch.bincount(rows_sorted, minlength=num_rows), 0)
         return crow, positions[order], (num_rows, self.total)
 
@@ -766,6 +789,11 @@ def apply_spconv_cpu_fixes() -> bool:
     # spconv.pytorch.ops.get_indice_pairs builds its allocator from this module global
     _ORIGINALS['TorchAllocator'] = spconv_ops.TorchAllocator
     spconv_ops.TorchAllocator = _rulebook_allocator_class()
+    # submanifold rule-books sliced from a larger kernel's (spconv_rulebooks; spconv's
+    # conv layers call get_indice_pairs through this module attribute)
+    from graspcontrast_mm.ops.spconv_rulebooks import derived_get_indice_pairs
+    _ORIGINALS['get_indice_pairs'] = spconv_ops.get_indice_pairs
+    spconv_ops.get_indice_pairs = derived_get_indice_pairs(spconv_ops.get_indice_pairs)
     return True
 
 
@@ -782,6 +810,7 @@ def remove_spconv_cpu_fixes() -> bool:
     from spconv.pytorch import functional as spconv_functional
     from spconv.pytorch import ops as spconv_ops
     spconv_ops.TorchAllocator = _ORIGINALS.pop('TorchAllocator')
+    spconv_ops.get_indice_pairs = _ORIGINALS.pop('get_indice_pairs')
     for name, original in _ORIGINALS.items():
         setattr(spconv_functional, name, original)
     _ORIGINALS.clear()
