@@ -377,6 +377,22 @@ class _BucketPlan:
         self._num_in = num_in
         self._scatter_in = None
 
+    def reversed(self) -> '_BucketPlan':
+        """The plan of the same rule-book read backwards (an inverse conv of this conv).
+
+        Reading backwards swaps each pair's input and output row and keeps the offsets'
+        sizes, so the padded layout is the same: the input rows are this plan's output
+        rows and vice versa, and the two scatters change places. Equal, field by field,
+        to the plan built from the swapped rule-book (tested), without building it.
+        """
+        plan = _BucketPlan.__new__(_BucketPlan)
+        plan.__dict__.update(self.__dict__)
+        plan.in_rows, plan.out_rows = self.out_rows, self.in_rows
+        plan.scatter_out = self.scatter_in
+        plan._scatter_in = self.scatter_out
+        plan._positions = plan._pairs_in = None
+        return plan
+
     @property
     def scatter_in(self):
         """CSR structure of the backward scatter; built on the first backward (inference
@@ -503,6 +519,9 @@ def _bucket_plan(indice_pairs: Tensor, indice_pair_num: Tensor, num_in: int,
         entry = (weakref.ref(indice_pairs), {})
         _PLAN_CACHE[id(indice_pairs)] = entry
     plan = entry[1].get(key)
+    forward = None if subm else entry[1].get((subm, not inverse, num_out, num_in, str(device)))
+    if plan is None and forward is not None:  # an inverse conv of a conv seen before
+        plan = entry[1][key] = forward.reversed()
     if plan is None:
         segments = _rulebook_segments(indice_pairs.to(device), indice_pair_num,
                                       subm=subm, inverse=inverse)

@@ -233,3 +233,44 @@ def test_wrapper_is_installed_and_removed_with_the_cpu_fixes():
         assert not hasattr(spconv_ops.get_indice_pairs, '_graspcontrast_original')
     assert spconv_ops.get_indice_pairs._graspcontrast_original is \
         installed._graspcontrast_original
+
+
+@pytest.mark.parametrize('kernel,stride,padding', [(2, 2, 0), (3, 2, 1)])
+def test_inverse_plan_is_the_forward_plan_reversed(kernel, stride, padding):
+    """The plan of an inverse conv, taken from its conv's plan, equals the plan built from
+    the rule-book read backwards, field by field."""
+    coords = surface_voxels(seed=20 + kernel)
+    original = spconv_cpu._ORIGINALS['get_indice_pairs']
+    out, pairs, counts = original(coords, 2, GRID, ConvAlgo.Native, [kernel] * 3,
+                                  [stride] * 3, [padding] * 3, [1] * 3, [0] * 3, False,
+                                  False)
+    n_in, n_out = len(coords), len(out)
+    cpu = torch.device('cpu')
+    forward = spconv_cpu._bucket_plan(pairs, counts, n_in, n_out, subm=False,
+                                      inverse=False, device=cpu)
+    reversed_plan = spconv_cpu._bucket_plan(pairs, counts, n_out, n_in, subm=False,
+                                            inverse=True, device=cpu)
+    built = spconv_cpu._BucketPlan(
+        spconv_cpu._rulebook_segments(pairs, counts, subm=False, inverse=True), n_out, n_in,
+        cpu)
+    assert reversed_plan is not built and torch.equal(reversed_plan.in_rows, forward.out_rows)
+    for name in ('in_rows', 'out_rows', 'pad_positions', 'offset_order'):
+        assert torch.equal(getattr(reversed_plan, name), getattr(built, name)), name
+    assert reversed_plan.total == built.total
+    assert [(o.tolist(), s, n, m) for o, s, n, m in reversed_plan.buckets] == \
+        [(o.tolist(), s, n, m) for o, s, n, m in built.buckets]
+    for name in ('scatter_out', 'scatter_in'):
+        got, ref = getattr(reversed_plan, name), getattr(built, name)
+        assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1]), name
+        assert got[2] == ref[2]
+    # and the inverse conv through it is the transposed conv of the rule-book
+    feats = torch.randn(n_out, 3, dtype=torch.float64)
+    weight = torch.randn(4, kernel, kernel, kernel, 3, dtype=torch.float64)
+    got = spconv_cpu.rulebook_conv(feats, weight, pairs, counts, n_in, subm=False,
+                                   inverse=True)
+    w = weight.reshape(4, -1, 3)
+    expected = torch.zeros(n_in, 4, dtype=torch.float64)
+    for k, rows_in, rows_out in spconv_cpu._rulebook_segments(pairs, counts, subm=False,
+                                                             inverse=True):
+        expected.index_add_(0, rows_out.long(), feats[rows_in.long()] @ w[:, k].t())
+    torch.testing.assert_close(got, expected)
