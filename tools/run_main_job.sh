@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Main job on the small built-in default, from a fresh checkout (CPU, about 6.5 min on 2
+# Main job on the small built-in default, from a fresh checkout (CPU, 6.5-7.5 min on 2
 # cores after the set-up; docs/benchmarks.md, "Main job"):
 #   1. set up the environment (skipped when already done),
 #   2. generate the tiny labelled GraspNet-format dataset (data/graspnet_tiny; resumable),
