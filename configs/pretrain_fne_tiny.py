@@ -21,7 +21,8 @@ def _pair_pipeline(augment):
         dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}}, mode='reference',
              object_pixels_without_depth='camera_centre',
              fallback_world_bounds={{_base_.workspace_bounds}}),
-        dict(type='PointSample', num_points=num_points),
+        # validation: one fixed draw per frame (as the base config's eval pipeline)
+        dict(type='PointSample', num_points=num_points, seed=None if augment else 0),
     ]
     if augment:
         views.append({{_base_.augmentation}})

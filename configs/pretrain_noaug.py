@@ -1,4 +1,4 @@
 # Ablation (paper Table III): no random flip / rotation of the views. The base's
-# val_pipeline is its train_pipeline without the RandomFlipRotate step.
+# noaug_train_pipeline is its train_pipeline without the RandomFlipRotate step.
 _base_ = './pretrain_fne.py'
-train_dataloader = dict(dataset=dict(pipeline={{_base_.val_pipeline}}))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.noaug_train_pipeline}}))

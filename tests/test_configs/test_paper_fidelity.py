@@ -153,6 +153,32 @@ def test_pretraining_pairs_come_from_train_and_test_scenes(labelled_graspnet_roo
     assert {train_only.get_data_info(i)['scene_id'] for i in range(len(train_only))} == {0}
 
 
+@pytest.mark.parametrize('name', PRETRAIN + ['pretrain_fne_tiny.py'])
+def test_pretraining_validation_draws_fixed_points_per_frame(name):
+    """The label-free metric's pairs get one fixed point draw per frame (PointSample with a
+    seed), so it does not depend on the loading process's random state."""
+    samplers = _of_type(_pipelines(_load(name))['val_dataloader'], 'PointSample')
+    assert samplers and all(t.get('seed') is not None for t in samplers)
+    # training keeps drawing from the (per-worker seeded) global RNG
+    assert all(t.get('seed') is None
+               for t in _of_type(_pipelines(_load(name))['train_dataloader'], 'PointSample'))
+
+
+def test_pretraining_validation_pair_is_the_same_whatever_the_rng_state(
+        labelled_graspnet_root):
+    import graspcontrast_mm  # noqa: F401
+    from graspcontrast_mm.registry import DATASETS
+    cfg = _load('pretrain_fne_tiny.py').val_dataloader.dataset
+    with DefaultScope.overwrite_default_scope('graspcontrast_mm'):
+        ds = DATASETS.build(dict(cfg, data_root=labelled_graspnet_root))
+    clouds = []
+    for seed in (1, 2):
+        np.random.seed(seed)
+        clouds.append([np.asarray(v['points']) for v in ds[0]['inputs']['views']])
+    assert all(np.array_equal(a, b) for a, b in zip(*clouds))
+    assert not np.array_equal(clouds[0][0][:50], clouds[0][1][:50])  # own draw per view
+
+
 # ----------------------------------------------------------------------------- 4. augmentation
 @pytest.mark.parametrize('name', PRETRAIN + FINETUNE + ['pretrain_fne_tiny.py'])
 def test_paper_configs_use_gsnets_augmentation_in_both_stages(name):

@@ -44,7 +44,9 @@ eval_view_pipeline = [
     dict(type='ObjectWorkspaceCrop', margin=crop_margin, mode='reference',
          object_pixels_without_depth='camera_centre',
          fallback_world_bounds=workspace_bounds),
-    dict(type='PointSample', num_points=num_points),
+    # one fixed draw per frame: the label-free metric does not depend on which process
+    # loads the pairs or on what drew random numbers before
+    dict(type='PointSample', num_points=num_points, seed=0),
     dict(type='Voxelize', voxel_size=voxel_size, feat_mode=feat_mode),
 ]
 train_pipeline = [
@@ -53,6 +55,12 @@ train_pipeline = [
     dict(type='SampleKeyPoints', num_key_points=num_key_points, method='fps'),
     dict(type='PackViewPairInputs'),
 ]
+# the no-augmentation ablation's training pairs: the training views without the flip /
+# rotation (random point draws kept)
+noaug_train_pipeline = [
+    dict(type='ApplyToViews',
+         transforms=[t for t in view_pipeline if t['type'] != 'RandomFlipRotate']),
+] + train_pipeline[1:]
 val_pipeline = [
     dict(type='ApplyToViews', transforms=eval_view_pipeline),
     dict(type='MatchViewPair', match_radius=match_radius, min_matches=64),
