@@ -4,6 +4,9 @@ Every setting runs in its own process (the OpenMP runtime reads ``OMP_WAIT_POLIC
 torch is loaded): the model, the optimiser and ``--batches`` batches of the config's
 training data are built, two warm-up steps run, then ``--steps`` timed training steps
 (``model.train_step``: forward, loss, backward, optimiser step) on the preloaded batches.
+By default every timed step gets a batch of its own (``--batches = --steps + 2``): with
+fewer, batches come back, and whatever the model keeps per batch (e.g. a conv plan of a
+rule-book that is still alive) makes the repeated steps look faster than training is.
 Printed per setting: the median and the spread of the step. Then, in one more process
 with one thread, the config's data pipeline alone: the time per sample over the first
 and the second pass through the training set (the second pass finds what the pipeline
@@ -88,10 +91,14 @@ def main(argv=None) -> int:
                    help="OpenMP's OMP_WAIT_POLICY of each run (the package's default "
                    'is passive)')
     p.add_argument('--steps', type=int, default=8)
-    p.add_argument('--batches', type=int, default=6, help='batches loaded up front')
+    p.add_argument('--batches', type=int, default=None,
+                   help='batches loaded up front (default: --steps + 2, a fresh batch for '
+                   'every timed step)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE')
     p.add_argument('--child', choices=('steps', 'data'), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.batches is None:
+        args.batches = max(args.steps, 1) + 2
     if min(args.threads + [args.steps]) < 1 or args.batches < 3:
         raise SystemExit('error: --threads and --steps must be >= 1, --batches >= 3')
     if not osp.isfile(args.config):

@@ -28,3 +28,19 @@ def test_wait_policy_is_validated(capsys):
     with pytest.raises(SystemExit):
         bench.main(['--wait-policy', 'spin'])
     assert 'invalid choice' in capsys.readouterr().err
+
+
+def test_every_timed_step_gets_its_own_batch_by_default(monkeypatch, capsys):
+    seen = []
+
+    def fake_child(args, what, threads, policy):
+        seen.append(args.batches)
+        return {'steps': [0.1]} if what == 'steps' else {'samples': 1, 'passes': [0.1, 0.1]}
+
+    monkeypatch.setattr(bench, '_child', fake_child)
+    bench.main(['--threads', '1', '--wait-policy', 'passive', '--steps', '16'])
+    assert seen and set(seen) == {18}  # 2 warm-up batches + one per timed step
+    seen.clear()
+    bench.main(['--threads', '1', '--wait-policy', 'passive', '--steps', '16',
+                '--batches', '6'])
+    assert set(seen) == {6}
