@@ -53,8 +53,7 @@ def measure(config: str, steps: int, batches: int, cfg_options,
                 dataset[i]
             passes.append((time.perf_counter() - start) / len(dataset))
         return dict(samples=len(dataset), passes=passes)
-    it = iter(loader)
-    loaded = [next(it) for _ in range(batches)]
+    loaded = _load_batches(loader, batches)
     for batch in loaded[:2]:
         model.train_step(batch, optim)
     times = []
@@ -64,6 +63,21 @@ def measure(config: str, steps: int, batches: int, cfg_options,
         model.train_step(batch, optim)
         times.append(time.perf_counter() - start)
     return dict(threads=torch.get_num_threads(), steps=times)
+
+
+def _load_batches(loader, count: int) -> list:
+    """``count`` batches of the loader, over as many epochs as that takes."""
+    batches = []
+    while len(batches) < count:
+        before = len(batches)
+        for batch in loader:
+            batches.append(batch)
+            if len(batches) == count:
+                break
+        if len(batches) == before:
+            raise SystemExit('error: the training data loader yields no batch (is the '
+                             "config's data present?)")
+    return batches
 
 
 def _child(args, what: str, threads: int, policy: str) -> dict:

@@ -33,11 +33,11 @@ def _freeze(value: Any):
 
 
 def _memoized(format_code):
+    kwargs_of = {}  # frozen style arguments -> the keyword arguments themselves
+
     @functools.lru_cache(maxsize=_CACHE_SIZE)
     def cached(text: str, frozen_kwargs: Tuple) -> Tuple[str, bool]:
-        return format_code(text, **_KWARGS[frozen_kwargs])
-
-    _KWARGS = {}
+        return format_code(text, **kwargs_of[frozen_kwargs])
 
     @functools.wraps(format_code)
     def wrapper(unformatted_source, *args, **kwargs):
@@ -48,7 +48,7 @@ def _memoized(format_code):
             hash(key)
         except TypeError:  # an unhashable style value: format as usual
             return format_code(unformatted_source, **kwargs)
-        _KWARGS.setdefault(key, kwargs)
+        kwargs_of.setdefault(key, kwargs)
         return cached(unformatted_source, key)
 
     wrapper.cache_info = cached.cache_info

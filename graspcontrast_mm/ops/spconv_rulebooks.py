@@ -14,7 +14,7 @@ the other CPU fixes of :mod:`~graspcontrast_mm.ops.spconv_cpu`): for CPU voxels,
 submanifold call (stride 1, dilation 1, odd kernel) whose voxels (equal tensor content),
 batch size and grid match a larger odd kernel's submanifold rule-book built before gets
 the slice; everything else, CUDA included, goes to spconv. ``SparseUNet`` builds its
-level-0 ``3^3`` rule-book this way from the ``5^3`` stem's (a tenth of a tiny CPU
+level-0 ``3^3`` rule-book this way from the ``5^3`` stem's (8-20 ms of a 0.33 s tiny CPU
 pre-training step). The memo keeps the last :data:`SUBM_MEMO_SIZE` rule-books, each only
 while its voxel tensor is alive (a weak reference; the rule-book itself is held by the
 sparse tensor's ``indice_dict`` anyway).

@@ -10,6 +10,7 @@ import pytest
 import spconv.pytorch as spconv
 import torch
 import torch.nn.functional as F
+from spconv_helpers import rulebook_read_region
 
 from graspcontrast_mm.ops import (RULEBOOK_ALGORITHMS, apply_spconv_cpu_fixes,
                                   get_rulebook_algorithm, remove_spconv_cpu_fixes,
@@ -241,15 +242,6 @@ def test_switch_is_idempotent_and_restorable():
     assert spconv_ops.TorchAllocator is spconv_cpu._rulebook_allocator_class()
 
 
-def _rulebook_read_region(pairs, counts, subm):
-    """The columns of a rule-book that anything reads (see spconv_cpu's docstring)."""
-    kv = pairs.shape[1]
-    n = [int(counts[k]) if not subm or k <= kv // 2 else int(counts[kv - 1 - k])
-         for k in range(kv)]
-    assert sum(n) > 0
-    return [pairs[:, k, :n[k]] for k in range(kv)]
-
-
 @pytest.mark.parametrize('kernel,stride,subm,transposed', [
     (3, 1, True, False), (5, 1, True, False), (2, 2, False, False), (3, 2, False, False),
     (2, 2, False, True)])
@@ -269,13 +261,14 @@ def test_unfilled_rulebook_buffer_gives_spconvs_rulebook(monkeypatch, kernel, st
             coords, 2, list(GRID), ConvAlgo.Native, [kernel] * 3, [stride] * 3, pad,
             [1] * 3, [0] * 3, subm, transposed)
         return out.clone(), counts.clone(), [
-            r.clone() for r in _rulebook_read_region(pairs, counts, subm)]
+            r.clone() for r in rulebook_read_region(pairs, counts, subm)]
 
     assert issubclass(spconv_ops.TorchAllocator, cppcore.TorchAllocator)
     fills = []
     real_full = torch.full
     monkeypatch.setattr(torch, 'full', lambda *a, **k: fills.append(a) or real_full(*a, **k))
     ours = rulebook()
+    assert sum(r.shape[1] for r in ours[2]) > 0  # a rule-book with pairs to compare
     assert fills == []
     with spconv_cpu_fixes(False):
         assert spconv_ops.TorchAllocator is cppcore.TorchAllocator

@@ -2,10 +2,10 @@
 and the counting-sort CSR of the bucketed CPU conv plans, against spconv's own rule-books
 and a comparison sort."""
 import pytest
-import spconv.pytorch as spconv
 import torch
 from spconv.core import ConvAlgo
 from spconv.pytorch import ops as spconv_ops
+from spconv_helpers import rulebook_read_region
 
 from graspcontrast_mm.models.backbones import SparseUNet
 from graspcontrast_mm.ops import spconv_cpu, spconv_rulebooks
@@ -38,10 +38,7 @@ def spconv_rulebook(coords, kernel, batch_size=2, grid=GRID, dilation=1):
 
 
 def read_region(pairs, counts):
-    """The columns of a submanifold rule-book that anything reads."""
-    kv = pairs.shape[1]
-    n = [int(counts[k]) if k <= kv // 2 else int(counts[kv - 1 - k]) for k in range(kv)]
-    return [pairs[:, k, :n[k]] for k in range(kv) if k != kv // 2]
+    return rulebook_read_region(pairs, counts, subm=True)
 
 
 def wrapped_call(coords, kernel, batch_size=2, grid=GRID, dilation=1, stride=1):

@@ -44,3 +44,9 @@ def test_every_timed_step_gets_its_own_batch_by_default(monkeypatch, capsys):
     bench.main(['--threads', '1', '--wait-policy', 'passive', '--steps', '16',
                 '--batches', '6'])
     assert set(seen) == {6}
+
+
+def test_batches_are_loaded_over_several_epochs_and_an_empty_loader_is_an_error():
+    assert bench._load_batches([1, 2, 3], 7) == [1, 2, 3, 1, 2, 3, 1]
+    with pytest.raises(SystemExit, match='yields no batch'):
+        bench._load_batches([], 2)
