@@ -315,10 +315,11 @@ def test_bucket_plan_is_shared_by_convs_with_one_rulebook():
     before = set_rulebook_algorithm('bucketed')
     try:
         coords = random_voxels(200, GRID, seed=12)
+        # more input channels than the im2col path takes (it needs no plan)
         net = spconv.SparseSequential(
-            spconv.SubMConv3d(3, 4, 3, bias=False, indice_key='k'),
-            spconv.SubMConv3d(4, 4, 3, bias=False, indice_key='k'))
-        x = spconv.SparseConvTensor(torch.randn(len(coords), 3), coords, list(GRID), 1)
+            spconv.SubMConv3d(6, 5, 3, bias=False, indice_key='k'),
+            spconv.SubMConv3d(5, 5, 3, bias=False, indice_key='k'))
+        x = spconv.SparseConvTensor(torch.randn(len(coords), 6), coords, list(GRID), 1)
         spconv_cpu._PLAN_CACHE.clear()
         out = net(x)
         pairs = out.indice_dict['k'].indice_pairs

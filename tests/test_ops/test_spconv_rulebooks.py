@@ -50,15 +50,24 @@ def wrapped_call(coords, kernel, batch_size=2, grid=GRID, dilation=1, stride=1):
 
 @pytest.fixture
 def generations(monkeypatch):
-    """Count the calls that reach spconv's generator through the installed wrapper."""
+    """Count the rule-books generated through the installed wrapper (by spconv's generator
+    or the dense-grid one), by kernel size."""
     spconv_rulebooks.clear_subm_rulebook_memo()
     original = spconv_cpu._ORIGINALS['get_indice_pairs']
+    dense = spconv_rulebooks.dense_subm_rulebook
     calls = []
 
     def counting(*args):
         calls.append(tuple(args[4]))
         return original(*args)
 
+    def counting_dense(indices, batch_size, grid, ksize):
+        result = dense(indices, batch_size, grid, ksize)
+        if result is not None:
+            calls.append(tuple(ksize))
+        return result
+
+    monkeypatch.setattr(spconv_rulebooks, 'dense_subm_rulebook', counting_dense)
     monkeypatch.setattr(spconv_ops, 'get_indice_pairs',
                         spconv_rulebooks.derived_get_indice_pairs(counting))
     yield calls
