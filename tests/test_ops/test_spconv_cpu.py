@@ -467,3 +467,69 @@ def test_reused_scratch_buffers_give_the_same_result(monkeypatch):
             assert all(torch.equal(a, b) for a, b in zip(result[2], first[2]))
     finally:
         set_rulebook_algorithm(before)
+
+
+@pytest.mark.parametrize('c_in,kernel', [(1, 3), (3, 5), (4, (3, 5, 3))])
+def test_few_channel_subm_convs_take_the_im2col_path_and_match_the_dense_conv(
+        c_in, kernel, monkeypatch):
+    """Submanifold convs with at most IM2COL_MAX_IN_CHANNELS inputs run as one
+    neighbourhood gather and one GEMM (no padding plan): forward, weight and input
+    gradients against float64 conv3d, and equal (to rounding) to the bucketed plan path."""
+    before = set_rulebook_algorithm('bucketed')
+    calls = []
+    apply = spconv_cpu._Im2colSubmConvFunction.apply
+    monkeypatch.setattr(spconv_cpu._Im2colSubmConvFunction, 'apply',
+                        lambda *a: calls.append(a[2].shape) or apply(*a))
+    try:
+        coords = random_voxels(500, GRID, seed=31 + c_in)
+        gen = torch.Generator().manual_seed(c_in)
+        feats = torch.randn(len(coords), c_in, generator=gen, dtype=torch.float64)
+        layer = spconv.SubMConv3d(c_in, 6, kernel, bias=False, indice_key='s').double()
+        target_dense = torch.randn((1, 6, *GRID), generator=gen, dtype=torch.float64)
+        spconv_cpu._PLAN_CACHE.clear()
+        out, g_feat, g_w = run_sparse(layer, coords, feats, GRID,
+                                      lambda ind: sample(target_dense, ind))
+        kv = layer.weight[0, ..., 0].numel()
+        assert calls == [(len(coords), kv)]  # the im2col path, with the full table
+        assert all(key[0] == 'neighbours' for _, entry in spconv_cpu._PLAN_CACHE.values()
+                   for key in entry)  # and no bucket plan
+
+        w = layer.weight.detach().clone().requires_grad_(True)
+        dense_in = densify(coords, feats, GRID).requires_grad_(True)
+        pad = tuple(k // 2 for k in layer.kernel_size)
+        ref = sample(F.conv3d(dense_in, torch_weight(w), padding=pad), coords)
+        (ref * sample(target_dense, coords)).sum().backward()
+        torch.testing.assert_close(out.features, ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(g_w, w.grad, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(g_feat, sample(dense_in.grad, coords),
+                                   rtol=1e-10, atol=1e-10)
+
+        monkeypatch.setattr(spconv_cpu, 'IM2COL_MAX_IN_CHANNELS', 0)  # the plan path
+        layer.zero_grad()
+        planned = run_sparse(layer, coords, feats, GRID, lambda ind: sample(target_dense, ind))
+        assert len(calls) == 1
+        for a, b in zip((out.features, g_feat, g_w), (planned[0].features, *planned[1:])):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    finally:
+        set_rulebook_algorithm(before)
+
+
+def test_neighbour_table_by_hand():
+    """Entry (i, k): the voxel at p_i + d_k (row-major offsets), the zero row (V) where
+    there is none, i itself at the centre."""
+    coords = torch.tensor([[0, 2, 2, 2], [0, 2, 2, 3], [0, 3, 2, 2]], dtype=torch.int32)
+    layer = spconv.SubMConv3d(1, 1, 3, bias=False, indice_key='s')
+    out = layer(spconv.SparseConvTensor(torch.ones(3, 1), coords, list(GRID), 1))
+    rulebook = out.indice_dict['s']
+    spconv_cpu._PLAN_CACHE.clear()
+    table = spconv_cpu._subm_neighbours(rulebook.indice_pairs, rulebook.indice_pair_num, 3,
+                                        torch.device('cpu'))
+    expected = torch.full((3, 27), 3, dtype=torch.int32)
+    expected[:, 13] = torch.arange(3, dtype=torch.int32)
+    expected[0, 14] = 1   # (0, 0, +1)
+    expected[1, 12] = 0   # (0, 0, -1)
+    expected[0, 22] = 2   # (+1, 0, 0)
+    expected[2, 4] = 0    # (-1, 0, 0)
+    expected[2, 5] = 1    # (-1, 0, +1)
+    expected[1, 21] = 2   # (+1, 0, -1)
+    assert torch.equal(table, expected)

@@ -280,3 +280,95 @@ def test_inverse_plan_is_the_forward_plan_reversed(kernel, stride, padding):
                                                              inverse=True):
         expected.index_add_(0, rows_out.long(), feats[rows_in.long()] @ w[:, k].t())
     torch.testing.assert_close(got, expected)
+
+
+# ---- submanifold rule-books from a dense lookup grid ----------------------------------
+
+@pytest.fixture
+def any_size(monkeypatch):
+    """Let the dense generator take small test clouds too."""
+    monkeypatch.setattr(spconv_rulebooks, 'DENSE_GRID_MIN_LOOKUPS', 0)
+
+
+@pytest.mark.parametrize('kernel', [(3, 3, 3), (5, 5, 5), (3, 5, 1), (1, 1, 1)])
+@pytest.mark.parametrize('batch_size', [1, 2])
+def test_dense_rulebook_equals_spconvs(any_size, kernel, batch_size):
+    coords = surface_voxels(seed=30 + sum(kernel), batch_size=batch_size)
+    got = spconv_rulebooks.dense_subm_rulebook(coords, batch_size, GRID, kernel)
+    assert got is not None
+    pairs, counts = got
+    _, ref_pairs, ref_counts = spconv_rulebook(coords, kernel, batch_size=batch_size)
+    assert pairs.dtype == counts.dtype == torch.int32
+    assert pairs.shape == ref_pairs.shape and torch.equal(counts, ref_counts)
+    got_region, ref_region = read_region(pairs, counts), read_region(ref_pairs, ref_counts)
+    assert sum(r.shape[1] for r in ref_region) > 0 or kernel == (1, 1, 1)
+    assert all(torch.equal(a, b) for a, b in zip(got_region, ref_region))
+
+
+def test_dense_rulebook_pairs_are_the_neighbours_by_hand(any_size):
+    """Three voxels in a row along the last axis: offset (0, 0, +1) feeds voxel i from
+    its neighbour at z + 1 (spconv's pairs: input at output + offset)."""
+    coords = torch.tensor([[0, 4, 4, 2], [0, 4, 4, 4], [0, 4, 4, 3]], dtype=torch.int32)
+    pairs, counts = spconv_rulebooks.dense_subm_rulebook(coords, 1, GRID, (3, 3, 3))
+    plus_z, minus_z = 14, 12  # row-major offsets of (0, 0, +1) and (0, 0, -1)
+    assert counts.tolist() == [0] * 12 + [2] + [0] * 14  # first half counted only
+    # offset -z (first half): input j at p_out - z, listed by input row: 0 -> 2, 2 -> 1
+    assert pairs[:, minus_z, :2].tolist() == [[0, 2], [2, 1]]
+    assert pairs[:, plus_z, :2].tolist() == [[2, 1], [0, 2]]  # the mirror, swapped
+
+
+def test_dense_rulebook_leaves_the_grid_empty_and_releases_it(any_size):
+    coords = surface_voxels(seed=40)
+    spconv_rulebooks.release_dense_grid()
+    assert spconv_rulebooks.dense_subm_rulebook(coords, 2, GRID, (3, 3, 3)) is not None
+    grid = spconv_rulebooks._DENSE_GRID.cells
+    assert grid.numel() > 0 and bool((grid == -1).all())
+    assert spconv_rulebooks.release_dense_grid() == grid.numel() * 4
+    assert spconv_rulebooks._DENSE_GRID.cells.numel() == 0
+
+
+def test_dense_rulebook_declines_what_spconv_should_decide(any_size, monkeypatch):
+    coords = surface_voxels(seed=41)
+    dense = spconv_rulebooks.dense_subm_rulebook
+    twice = torch.cat([coords, coords[:1]])
+    assert dense(twice, 2, GRID, (3, 3, 3)) is None                # a voxel listed twice
+    assert dense(coords, 1, GRID, (3, 3, 3)) is None               # batch index 1 >= 1
+    assert dense(coords, 2, [GRID[0], GRID[1], 4], (3, 3, 3)) is None  # outside the grid
+    negative = coords.clone()
+    negative[0, 1] = -1
+    assert dense(negative, 2, GRID, (3, 3, 3)) is None
+    assert dense(coords, 2, GRID, (2, 2, 2)) is None               # even kernel
+    assert dense(coords[:0], 2, GRID, (3, 3, 3)) is None           # no voxels
+    two_far_voxels = torch.tensor([[0, 0, 0, 0], [0, 13, 11, 9]], dtype=torch.int32)
+    assert dense(two_far_voxels, 1, GRID, (3, 3, 3)) is None       # grid sparse for the work
+    assert bool((spconv_rulebooks._DENSE_GRID.cells == -1).all())  # left empty each time
+    monkeypatch.setattr(spconv_rulebooks, 'DENSE_GRID_MIN_LOOKUPS', 10**9)
+    assert dense(coords, 2, GRID, (3, 3, 3)) is None               # too little work
+
+
+def test_wrapper_generates_densely_and_falls_back_to_spconv(generations, monkeypatch):
+    """The installed wrapper: a dense rule-book when the generator takes the call (and it
+    is kept for slicing), spconv's otherwise; both equal spconv's."""
+    monkeypatch.setattr(spconv_rulebooks, 'DENSE_GRID_MIN_LOOKUPS', 0)
+    coords = surface_voxels(seed=42)
+    spconv_calls = []
+    original = spconv_cpu._ORIGINALS['get_indice_pairs']
+    monkeypatch.setattr(spconv_ops, 'get_indice_pairs', spconv_rulebooks.derived_get_indice_pairs(
+        lambda *a: spconv_calls.append(a[4]) or original(*a)))
+    _, pairs, counts = wrapped_call(coords, (5, 5, 5))
+    assert spconv_calls == []
+    _, pairs3, counts3 = wrapped_call(coords.clone(), (3, 3, 3))  # sliced from the dense one
+    assert spconv_calls == []
+    monkeypatch.setattr(spconv_rulebooks, 'DENSE_GRID_MAX_CELLS_PER_LOOKUP', 0)
+    _, pairs7, counts7 = wrapped_call(coords, (7, 7, 7))  # the grid is "too sparse" now
+    assert spconv_calls == [[7, 7, 7]]
+    _, ref_pairs, ref_counts = spconv_rulebook(coords, (7, 7, 7))
+    assert torch.equal(counts7, ref_counts)
+    assert all(torch.equal(a, b) for a, b in zip(read_region(pairs7, counts7),
+                                                 read_region(ref_pairs, ref_counts)))
+    for kernel, got_pairs, got_counts in (((5, 5, 5), pairs, counts),
+                                          ((3, 3, 3), pairs3, counts3)):
+        _, ref_pairs, ref_counts = spconv_rulebook(coords, kernel)
+        assert torch.equal(got_counts, ref_counts)
+        assert all(torch.equal(a, b) for a, b in zip(read_region(got_pairs, got_counts),
+                                                     read_region(ref_pairs, ref_counts)))
