@@ -33,8 +33,8 @@ import sys
 import graspcontrast_mm  # noqa: F401,E402  (CPU runtime defaults before torch loads)
 import torch
 
-from graspcontrast_mm.utils.cli import (finite_float, int_at_least, non_negative_float,
-                                        positive_float)
+from graspcontrast_mm.utils.cli import (add_wait_args, finite_float, int_at_least,
+                                        non_negative_float, positive_float, wait_for_paths)
 
 
 def parse_args(argv=None):
@@ -84,6 +84,7 @@ def parse_args(argv=None):
                         help='use a checkpoint that does not fit the model (missing, '
                         'unexpected or wrong-shape keys, NaN weights); the parameters it '
                         'lacks stay random')
+    add_wait_args(parser)
     args = parser.parse_args(argv)
     if args.intrinsics is not None:
         if len(args.intrinsics) not in (1, 4):
@@ -140,6 +141,11 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from graspcontrast_mm.apis import GraspInferencer
     from graspcontrast_mm.engine import CheckpointLoadError
+    try:
+        wait_for_paths(args.wait_for, args.wait_timeout)
+    except TimeoutError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     try:
         inputs, call = build_inputs(args)
         inferencer = GraspInferencer(

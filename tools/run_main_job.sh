@@ -19,9 +19,6 @@ PY="$ROOT/.venv/bin/python"
 DATA=data/graspnet_tiny
 mkdir -p "$WORK_DIR"
 
-echo "[main job] 1/5 generating the tiny labelled dataset in $DATA"
-"$PY" tools/create_graspnet_scenes.py --preset tiny --out "$DATA"
-
 GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.dataset.data_root=$DATA test_evaluator.data_root=$DATA"
 # Every training process runs one torch thread and loads its data in one worker process
 # (a user's OMP_NUM_THREADS wins). The tiny model's step is hundreds of short kernels: a
@@ -35,31 +32,57 @@ GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.datase
 # resumed mid-epoch equals the uninterrupted one (this job never resumes).
 THREADS="${OMP_NUM_THREADS:-1}"
 WORKER_OPTS="train_dataloader.num_workers=1 train_dataloader.persistent_workers=True"
-mkdir -p "$WORK_DIR/gsnet_fne_tiny" "$WORK_DIR/gsnet_scratch_tiny"
+mkdir -p "$WORK_DIR/pretrain_fne_tiny" "$WORK_DIR/gsnet_fne_tiny" "$WORK_DIR/gsnet_scratch_tiny"
+
+# Each stage's processes start before the stage they depend on has finished and wait for
+# its result with --wait-for (tools/train.py, test.py, infer.py): their imports and set-up
+# (about 5 s each) overlap the running stage instead of following it. The results they
+# wait for are written last: the dataset's marker once the data check passed, and for each
+# run a link to its final checkpoint once the run exited successfully (publish, below).
+DATA_READY="$WORK_DIR/dataset_ready"
+final_checkpoint() { echo "$WORK_DIR/$1/final_checkpoint.pth"; }
+rm -f "$DATA_READY" "$(final_checkpoint pretrain_fne_tiny)" \
+  "$(final_checkpoint gsnet_fne_tiny)" "$(final_checkpoint gsnet_scratch_tiny)"
+publish() {  # publish RUN: link final_checkpoint.pth to the run's last checkpoint (atomic)
+  local link last
+  link="$(final_checkpoint "$1")"
+  last="$(readlink -f "$(cat "$WORK_DIR/$1/last_checkpoint")")"
+  ln -sfn "$last" "$link.tmp" && mv -Tf "$link.tmp" "$link"
+}
 
 # background jobs of a script ignore Ctrl-C: whatever is still running when the job stops
 # (finished, failed or interrupted) is stopped with it
 BACKGROUND=()
 trap 'kill "${BACKGROUND[@]}" 2>/dev/null || true' EXIT
 
-start_test() {  # start_test RUN [nice]: graspnetAPI AP of the run's last checkpoint
+finished_ok() {  # finished_ok PID WHAT [LOG]: wait for a background run, fail loudly
+  if ! wait "$1"; then
+    if [ -n "${3:-}" ]; then
+      echo "[main job] $2 failed; the end of its log ($3):" >&2
+      tail -n 30 "$3" >&2
+    else
+      echo "[main job] $2 failed (its output is above)" >&2
+    fi
+    exit 1
+  fi
+}
+
+start_test() {  # start_test RUN [nice]: graspnetAPI AP of the run's final checkpoint
   local run="$1" prefix=()
   [ "${2:-}" = nice ] && prefix=(nice -n 19)
   OMP_NUM_THREADS=$THREADS "${prefix[@]}" "$PY" tools/test.py "configs/$run.py" \
-    "$(cat "$WORK_DIR/$run/last_checkpoint")" \
+    "$(final_checkpoint "$run")" --wait-for "$(final_checkpoint "$run")" \
     --work-dir "$WORK_DIR/$run/test" --dump-dir "$WORK_DIR/$run/dump" \
     --cfg-options $GSNET_DATA_OPTS > "$WORK_DIR/$run/test.log" 2>&1 &
   BACKGROUND+=($!)
   eval "PID_TEST_${run^^}=\$!"
 }
 
-finished_ok() {  # finished_ok PID WHAT LOG: wait for a background run, fail loudly
-  if ! wait "$1"; then
-    echo "[main job] $2 failed; the end of its log ($3):" >&2
-    tail -n 30 "$3" >&2
-    exit 1
-  fi
-}
+echo "[main job] 1/5 generating the tiny labelled dataset in $DATA (log: $WORK_DIR/create_dataset.log)"
+("$PY" tools/create_graspnet_scenes.py --preset tiny --out "$DATA" \
+   > "$WORK_DIR/create_dataset.log" 2>&1 && touch "$DATA_READY") &
+PID_DATA=$!
+BACKGROUND+=($PID_DATA)
 
 echo "[main job] 2/5 pre-training (configs/pretrain_fne_tiny.py) -> $WORK_DIR/pretrain_fne_tiny"
 echo "[main job]     and, beside it at the lowest CPU priority, fine-tuning GSNet from scratch"
@@ -71,27 +94,43 @@ echo "[main job]     and, beside it at the lowest CPU priority, fine-tuning GSNe
 # pre-training's steps rose from 0.34 to 0.36 s (docs/benchmarks.md, "Main job").
 OMP_NUM_THREADS=$THREADS nice -n 19 "$PY" tools/train.py configs/gsnet_scratch_tiny.py \
   --work-dir "$WORK_DIR/gsnet_scratch_tiny" --cfg-options $GSNET_DATA_OPTS $WORKER_OPTS \
-  > "$WORK_DIR/gsnet_scratch_tiny/train.log" 2>&1 &
+  --wait-for "$DATA_READY" > "$WORK_DIR/gsnet_scratch_tiny/train.log" 2>&1 &
 PID_SCRATCH=$!
 BACKGROUND+=($PID_SCRATCH)
 OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/pretrain_fne_tiny.py \
   --work-dir "$WORK_DIR/pretrain_fne_tiny" \
   --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA \
-  $WORKER_OPTS val_dataloader.num_workers=1 val_dataloader.persistent_workers=True
-PRETRAINED="$(cat "$WORK_DIR/pretrain_fne_tiny/last_checkpoint")"
-
-echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone (the scratch run goes on beside it)"
+  $WORKER_OPTS val_dataloader.num_workers=1 val_dataloader.persistent_workers=True \
+  --wait-for "$DATA_READY" &
+PID_PRETRAIN=$!
+BACKGROUND+=($PID_PRETRAIN)
+finished_ok $PID_DATA "generating the tiny dataset" "$WORK_DIR/create_dataset.log"
+tail -n 1 "$WORK_DIR/create_dataset.log"
+# the fine-tuning from the pre-trained backbone waits for the pre-training's checkpoint
 OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/gsnet_fne_tiny.py --work-dir "$WORK_DIR/gsnet_fne_tiny" \
-  --cfg-options model.backbone.init_cfg.checkpoint="$PRETRAINED" $GSNET_DATA_OPTS $WORKER_OPTS \
+  --cfg-options model.backbone.init_cfg.checkpoint="$(final_checkpoint pretrain_fne_tiny)" \
+  $GSNET_DATA_OPTS $WORKER_OPTS --wait-for "$(final_checkpoint pretrain_fne_tiny)" \
   > "$WORK_DIR/gsnet_fne_tiny/train.log" 2>&1 &
 PID_FNE=$!
 BACKGROUND+=($PID_FNE)
+finished_ok $PID_PRETRAIN "pre-training"
+publish pretrain_fne_tiny
+
+echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone (the scratch run goes on beside it)"
 echo "[main job] logs: $WORK_DIR/gsnet_fne_tiny/train.log, $WORK_DIR/gsnet_scratch_tiny/train.log"
+# the fine-tuned detector's evaluation and its grasps for one frame wait for its checkpoint
+start_test gsnet_fne_tiny
+OMP_NUM_THREADS=$THREADS "$PY" tools/infer.py - "$(final_checkpoint gsnet_fne_tiny)" \
+  --graspnet-frame "$DATA" 100 realsense 0 --out-dir "$WORK_DIR/inference" --top-k 50 \
+  --wait-for "$(final_checkpoint gsnet_fne_tiny)" > "$WORK_DIR/inference.log" 2>&1 &
+PID_INFER=$!
+BACKGROUND+=($PID_INFER)
 TICK=0
 while kill -0 $PID_FNE 2>/dev/null; do
   sleep 2  # notice an end within seconds; report progress every 30 s
   if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ] && ! kill -0 $PID_SCRATCH 2>/dev/null; then
     finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
+    publish gsnet_scratch_tiny
     echo "[main job] 4/5 graspnetAPI AP of gsnet_scratch_tiny (beside the other fine-tuning)"
     start_test gsnet_scratch_tiny nice
   fi
@@ -104,14 +143,15 @@ while kill -0 $PID_FNE 2>/dev/null; do
   done
 done
 finished_ok $PID_FNE "fine-tuning gsnet_fne_tiny" "$WORK_DIR/gsnet_fne_tiny/train.log"
+publish gsnet_fne_tiny
 if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ]; then  # the scratch run is still going
   finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
+  publish gsnet_scratch_tiny
   start_test gsnet_scratch_tiny
 fi
 echo "[main job] 4/5 graspnetAPI AP of gsnet_fne_tiny, and 5/5 grasps and a picture for one frame (scene 100, frame 0)"
-start_test gsnet_fne_tiny
-OMP_NUM_THREADS=$THREADS "$PY" tools/infer.py - "$(cat "$WORK_DIR/gsnet_fne_tiny/last_checkpoint")" \
-  --graspnet-frame "$DATA" 100 realsense 0 --out-dir "$WORK_DIR/inference" --top-k 50
+finished_ok $PID_INFER "grasp detection on scene 100, frame 0" "$WORK_DIR/inference.log"
+grep -v "^waiting for " "$WORK_DIR/inference.log"
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
   PID_VAR="PID_TEST_${RUN^^}"
   finished_ok "${!PID_VAR}" "testing $RUN" "$WORK_DIR/$RUN/test.log"

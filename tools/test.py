@@ -25,9 +25,9 @@ from mmengine.runner import Runner
 from graspcontrast_mm.engine import (CheckpointLoadError, CheckpointMismatchError,
                                      NonFiniteWeightsError, load_checkpoint_file,
                                      load_model_checkpoint)
-from graspcontrast_mm.utils import (add_common_args, load_cli_config,
+from graspcontrast_mm.utils import (add_common_args, add_wait_args, load_cli_config,
                                     register_all_modules, setup_cpu_distributed,
-                                    shutdown_distributed)
+                                    shutdown_distributed, wait_for_paths)
 
 
 def _fail(err: Exception) -> None:
@@ -61,6 +61,7 @@ def parse_args(argv=None):
         'or wrong-shape keys, NaN weights): the parameters it lacks stay random. By '
         'default any of these is an error naming the keys')
     add_common_args(parser)
+    add_wait_args(parser)
     args = parser.parse_args(argv)
     if args.graspnet_nproc is not None and args.graspnet_nproc < 1:
         parser.error(f'--graspnet-nproc must be >= 1, got {args.graspnet_nproc}')
@@ -70,6 +71,10 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()
+    try:
+        wait_for_paths(args.wait_for, args.wait_timeout)
+    except TimeoutError as err:
+        _fail(err)
     # Fail early, with the file name, on a missing or corrupt checkpoint.
     try:
         checkpoint = load_checkpoint_file(args.checkpoint)

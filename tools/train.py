@@ -11,6 +11,10 @@ Every run is resumable to the same weights (graspcontrast_mm.engine.resumable): 
 carry the random-number state, an epoch-based loop resumes inside an epoch where its
 checkpoint stopped, and SIGTERM (e.g. from a cluster scheduler) saves ``iter_N.pth`` after
 the current iteration and exits with status 143; ``--resume`` continues from it.
+
+``--wait-for PATH`` imports and loads the config, then waits for PATH before it builds
+and trains (tools/run_main_job.sh starts the fine-tuning this way while the pre-training
+still runs, waiting for the link to its final checkpoint).
 """
 import argparse
 import os.path as _osp
@@ -28,9 +32,9 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from graspcontrast_mm.engine import prepare_resumable_training
-from graspcontrast_mm.utils import (add_common_args, load_cli_config,
+from graspcontrast_mm.utils import (add_common_args, add_wait_args, load_cli_config,
                                     register_all_modules, setup_cpu_distributed,
-                                    shutdown_distributed)
+                                    shutdown_distributed, wait_for_paths)
 
 
 def parse_args():
@@ -47,6 +51,7 @@ def parse_args():
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
     add_common_args(parser)
+    add_wait_args(parser)
     return parser.parse_args()
 
 
@@ -86,6 +91,10 @@ def main():
         cfg.load_from = args.resume
 
     prepare_resumable_training(cfg)
+    try:
+        wait_for_paths(args.wait_for, args.wait_timeout)
+    except TimeoutError as err:
+        raise SystemExit(f'error: {err}') from None
     setup_cpu_distributed(cfg)
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -1,15 +1,19 @@
-"""Arguments and config loading shared by tools/train.py and tools/test.py."""
+"""Arguments and config loading shared by tools/train.py, tools/test.py and tools/infer.py."""
 import argparse
 import math
 import os
 import os.path as osp
+import sys
+import time
+from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 from .config_checks import check_cfg_options
 
 __all__ = ['add_common_args', 'load_cli_config', 'int_at_least', 'float_in_range',
-           'positive_float', 'non_negative_float', 'finite_float']
+           'positive_float', 'non_negative_float', 'finite_float', 'add_wait_args',
+           'wait_for_paths']
 
 
 def int_at_least(minimum: int):
@@ -58,6 +62,52 @@ positive_float = float_in_range(0.0, low_inclusive=False)
 non_negative_float = float_in_range(0.0)
 #: argparse ``type``: any finite number.
 finite_float = float_in_range()
+
+
+def add_wait_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--wait-for PATH ...`` and ``--wait-timeout SECONDS`` (see
+    :func:`wait_for_paths`)."""
+    parser.add_argument(
+        '--wait-for', nargs='+', default=[], metavar='PATH',
+        help='do the work only once every PATH exists (checked every 0.2 s): a pipeline '
+        'can start this process, which imports and builds what it can first, while the '
+        'run that writes PATH is still going (write PATH last, e.g. a link to the final '
+        'checkpoint made with ln -s + mv)')
+    parser.add_argument('--wait-timeout', type=positive_float, default=None,
+                        metavar='SECONDS',
+                        help='give up --wait-for after this many seconds (exit status 1); '
+                        'default: wait as long as it takes')
+
+
+def wait_for_paths(paths: Sequence[str], timeout_s: Optional[float] = None,
+                   poll_s: float = 0.2) -> float:
+    """Block until every path in ``paths`` exists (files, directories or links to an
+    existing target).
+
+    Args:
+        paths: the paths to wait for; none returns at once.
+        timeout_s: give up after this many seconds (``None``: no limit).
+        poll_s: seconds between checks.
+
+    Returns:
+        The seconds waited.
+
+    Raises:
+        TimeoutError: some path still missing after ``timeout_s``; the message names
+            them.
+    """
+    start = time.monotonic()
+    missing = [p for p in paths if not osp.exists(p)]
+    if missing:
+        print(f'waiting for {", ".join(missing)}', file=sys.stderr, flush=True)
+    while missing:
+        waited = time.monotonic() - start
+        if timeout_s is not None and waited >= timeout_s:
+            raise TimeoutError(f'still missing after {waited:.0f} s of --wait-for: '
+                               f'{", ".join(missing)}')
+        time.sleep(poll_s if timeout_s is None else min(poll_s, timeout_s - waited))
+        missing = [p for p in missing if not osp.exists(p)]
+    return time.monotonic() - start
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
