@@ -27,12 +27,15 @@ model = dict(
     train_cfg=dict(frame_consistent=True))
 
 train_pipeline = [
-    dict(type='LoadDepthImage'),
-    dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-    dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference',
-         workspace_margin={{_base_.crop_margin}},
-         object_pixels_without_depth='camera_centre'),
-    {{_base_.workspace_crop}},
+    # loading, labels and the workspace crop are the same for a frame in every epoch:
+    # computed once per frame (datasets/transforms/caching.py)
+    dict(type='CachedTransforms', transforms=[
+        dict(type='LoadDepthImage'),
+        dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
+        dict(type='LoadGraspLabels', graspness_source='auto', num_grasp_points='reference',
+             workspace_margin={{_base_.crop_margin}},
+             object_pixels_without_depth='camera_centre'),
+        {{_base_.workspace_crop}}]),
     dict(type='PointSample', num_points=num_points),
     {{_base_.augmentation}},
     dict(type='Voxelize', voxel_size={{_base_.voxel_size}}, feat_mode={{_base_.feat_mode}}),

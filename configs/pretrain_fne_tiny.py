@@ -15,12 +15,15 @@ model = dict(
 
 def _pair_pipeline(augment):
     views = [
-        dict(type='LoadDepthImage'),
-        dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
-        dict(type='LoadPointSegmentation', allow_missing=True),
-        dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}}, mode='reference',
-             object_pixels_without_depth='camera_centre',
-             fallback_world_bounds={{_base_.workspace_bounds}}),
+        # loading, deprojection and the workspace crop give the same points for a frame
+        # in every epoch: computed once per frame (datasets/transforms/caching.py)
+        dict(type='CachedTransforms', transforms=[
+            dict(type='LoadDepthImage'),
+            dict(type='DepthToPoints', min_depth=0.1, max_depth=2.0, with_pixel_uv=True),
+            dict(type='LoadPointSegmentation', allow_missing=True),
+            dict(type='ObjectWorkspaceCrop', margin={{_base_.crop_margin}},
+                 mode='reference', object_pixels_without_depth='camera_centre',
+                 fallback_world_bounds={{_base_.workspace_bounds}})]),
         # validation: one fixed draw per frame (as the base config's eval pipeline)
         dict(type='PointSample', num_points=num_points, seed=None if augment else 0),
     ]

@@ -26,3 +26,17 @@ def config_diff(a, b):
     fa, fb = flatten_config(a), flatten_config(b)
     missing = object()
     return {k for k in set(fa) | set(fb) if fa.get(k, missing) != fb.get(k, missing)}
+
+
+def expand_cached(pipeline):
+    """A pipeline config with every ``CachedTransforms`` replaced by the transforms it
+    wraps (also inside ``ApplyToViews``): what runs, whether cached or not."""
+    out = []
+    for t in pipeline:
+        if t['type'] == 'CachedTransforms':
+            out += expand_cached(t['transforms'])
+        elif t['type'] == 'ApplyToViews':
+            out.append(dict(t, transforms=expand_cached(t['transforms'])))
+        else:
+            out.append(t)
+    return out

@@ -104,7 +104,10 @@ def grasp_labels_to_targets(points: np.ndarray,
 def _as_tensor(value: Any, dtype: torch.dtype, device=None) -> Tensor:
     if isinstance(value, Tensor):
         return value.to(device=device if device is not None else value.device, dtype=dtype)
-    return torch.as_tensor(np.asarray(value), dtype=dtype, device=device)
+    array = np.asarray(value)
+    if not array.flags.writeable:  # e.g. held by a data cache: never share it with torch
+        return torch.tensor(array, dtype=dtype, device=device)
+    return torch.as_tensor(array, dtype=dtype, device=device)
 
 
 def check_grasp_labels(labels: Union[Mapping, BaseDataElement],

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 import torch
-from config_diff import config_diff
+from config_diff import config_diff, expand_cached
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -181,8 +181,8 @@ def test_tiny_configs():
     sample = [t for t in tiny.test_dataloader.dataset.pipeline if t.type == 'PointSample']
     assert sample and sample[0].seed == 0
     assert tiny.model.loss == full.model.loss
-    assert [t.type for t in tiny.train_dataloader.dataset.pipeline] == \
-        [t.type for t in full.train_dataloader.dataset.pipeline]
+    assert [t['type'] for t in expand_cached(tiny.train_dataloader.dataset.pipeline)] == \
+        [t['type'] for t in full.train_dataloader.dataset.pipeline]
     assert tiny.val_dataloader == tiny.test_dataloader
     assert tiny.val_evaluator == tiny.test_evaluator
     assert tiny.test_evaluator.data_root == tiny.train_dataloader.dataset.data_root

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from config_diff import config_diff
+from config_diff import config_diff, expand_cached
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
@@ -40,11 +40,12 @@ def _load(name: str) -> Config:
 
 
 def _views(pipeline):
-    """Per-view transforms of a pair pipeline (inside ApplyToViews), else the pipeline."""
-    for t in pipeline:
+    """Per-view transforms of a pair pipeline (inside ApplyToViews), else the pipeline;
+    the transforms of a CachedTransforms in its place."""
+    for t in expand_cached(pipeline):
         if t['type'] == 'ApplyToViews':
             return [dict(v) for v in t['transforms']]
-    return [dict(t) for t in pipeline]
+    return [dict(t) for t in expand_cached(pipeline)]
 
 
 def _of_type(transforms, name):

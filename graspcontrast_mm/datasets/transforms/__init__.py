@@ -4,6 +4,7 @@ Frames, units and keys: ``docs/data_flow.md``.
 """
 from ..graspnet_io import read_label_image, read_meta_poses
 from .augmentation import RandomFlipRotate
+from .caching import CachedTransforms
 from .formatting import PackPointsInputs, PackViewPairInputs, pack_view_tensors
 from .grasp_labels import (GRASPNESS_SOURCES, OBJECT_BOX_MODES, LoadGraspLabels,
                            LoadPointSegmentation, ObjectWorkspaceCrop, PackGraspInputs,
@@ -26,5 +27,6 @@ __all__ = [
     'read_label_image', 'reference_num_grasp_points', 'compute_frame_graspness',
     'OBJECT_BOX_MODES', 'LoadPointSegmentation', 'frame_workspace_mask',
     'graspness_at_pixels', 'KeepScenePoints', 'LoadDepthMask', 'LoadPointColors',
-    'LoadPointCloud', 'read_intrinsics', 'read_mask', 'read_color_image', 'read_point_cloud'
+    'LoadPointCloud', 'read_intrinsics', 'read_mask', 'read_color_image', 'read_point_cloud',
+    'CachedTransforms'
 ]

@@ -20,9 +20,14 @@ VIEW_INPUT_DTYPES: Dict[str, torch.dtype] = {
 
 
 def _tensor(value, dtype: torch.dtype) -> torch.Tensor:
+    """A tensor of ``value``; a read-only array (e.g. held by CachedTransforms) is copied,
+    so that nothing downstream can write into it through a shared tensor."""
     if isinstance(value, torch.Tensor):
         return value.to(dtype)
-    return torch.from_numpy(np.ascontiguousarray(np.asarray(value))).to(dtype)
+    array = np.asarray(value)
+    if not array.flags.writeable:
+        return torch.tensor(array, dtype=dtype)
+    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
 
 
 def pack_view_tensors(view: dict) -> Dict[str, torch.Tensor]:
@@ -143,8 +148,12 @@ class PackPointsInputs(BaseTransform):
             if key not in results:
                 raise KeyError(f"extra input '{key}' is not in the results")
             value = results[key]
-            inputs[key] = value if isinstance(value, torch.Tensor) else torch.as_tensor(
-                np.ascontiguousarray(value))
+            if not isinstance(value, torch.Tensor):
+                value = np.ascontiguousarray(value)
+                # a read-only array (e.g. held by CachedTransforms) is copied, not shared
+                value = (torch.as_tensor(value) if value.flags.writeable
+                         else torch.tensor(value))
+            inputs[key] = value
         data_sample = Det3DDataSample()
         data_sample.set_metainfo(
             {k: _to_meta(results[k]) for k in self.meta_keys if k in results})
