@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Main job on the small built-in default, from a fresh checkout (CPU, 6.5-7.5 min on 2
-# cores after the set-up; docs/benchmarks.md, "Main job"):
+# Main job on the small built-in default, from a fresh checkout (CPU, about 6 min on 2
+# cores after the set-up and the data; docs/benchmarks.md, "Main job"):
 #   1. set up the environment (skipped when already done),
 #   2. generate the tiny labelled GraspNet-format dataset (data/graspnet_tiny; resumable),
 #   3. pre-train the SparseUNet with FNE-InfoNCE (configs/pretrain_fne_tiny.py); the
@@ -38,17 +38,12 @@ mkdir -p "$WORK_DIR/pretrain_fne_tiny" "$WORK_DIR/gsnet_fne_tiny" "$WORK_DIR/gsn
 # its result with --wait-for (tools/train.py, test.py, infer.py): their imports and set-up
 # (about 5 s each) overlap the running stage instead of following it. The results they
 # wait for are written last: the dataset's marker once the data check passed, and for each
-# run a link to its final checkpoint once the run exited successfully (publish, below).
+# training run a link to its last checkpoint, made by tools/train.py
+# (--link-last-checkpoint) once the run has finished, before the process winds down.
 DATA_READY="$WORK_DIR/dataset_ready"
 final_checkpoint() { echo "$WORK_DIR/$1/final_checkpoint.pth"; }
 rm -f "$DATA_READY" "$(final_checkpoint pretrain_fne_tiny)" \
   "$(final_checkpoint gsnet_fne_tiny)" "$(final_checkpoint gsnet_scratch_tiny)"
-publish() {  # publish RUN: link final_checkpoint.pth to the run's last checkpoint (atomic)
-  local link last
-  link="$(final_checkpoint "$1")"
-  last="$(readlink -f "$(cat "$WORK_DIR/$1/last_checkpoint")")"
-  ln -sfn "$last" "$link.tmp" && mv -Tf "$link.tmp" "$link"
-}
 
 # background jobs of a script ignore Ctrl-C: whatever is still running when the job stops
 # (finished, failed or interrupted) is stopped with it
@@ -94,37 +89,42 @@ echo "[main job]     and, beside it at the lowest CPU priority, fine-tuning GSNe
 # pre-training's steps rose from 0.34 to 0.36 s (docs/benchmarks.md, "Main job").
 OMP_NUM_THREADS=$THREADS nice -n 19 "$PY" tools/train.py configs/gsnet_scratch_tiny.py \
   --work-dir "$WORK_DIR/gsnet_scratch_tiny" --cfg-options $GSNET_DATA_OPTS $WORKER_OPTS \
-  --wait-for "$DATA_READY" > "$WORK_DIR/gsnet_scratch_tiny/train.log" 2>&1 &
+  --wait-for "$DATA_READY" --link-last-checkpoint "$(final_checkpoint gsnet_scratch_tiny)" \
+  > "$WORK_DIR/gsnet_scratch_tiny/train.log" 2>&1 &
 PID_SCRATCH=$!
 BACKGROUND+=($PID_SCRATCH)
 OMP_NUM_THREADS=$THREADS "$PY" tools/train.py configs/pretrain_fne_tiny.py \
   --work-dir "$WORK_DIR/pretrain_fne_tiny" \
   --cfg-options train_dataloader.dataset.data_root=$DATA val_dataloader.dataset.data_root=$DATA \
   $WORKER_OPTS val_dataloader.num_workers=1 val_dataloader.persistent_workers=True \
-  --wait-for "$DATA_READY" &
+  --wait-for "$DATA_READY" --link-last-checkpoint "$(final_checkpoint pretrain_fne_tiny)" &
 PID_PRETRAIN=$!
 BACKGROUND+=($PID_PRETRAIN)
 finished_ok $PID_DATA "generating the tiny dataset" "$WORK_DIR/create_dataset.log"
 tail -n 1 "$WORK_DIR/create_dataset.log"
+# the scratch run's evaluation, at the lowest priority too, as soon as that run is done
+start_test gsnet_scratch_tiny nice
 # The fine-tuning from the pre-trained backbone waits for the pre-training's checkpoint.
 # It runs when the scratch run is (usually) done and the other core is idle, so it takes
 # two threads that spin briefly at OpenMP barriers before sleeping (GOMP_SPINCOUNT=30000
-# iterations): model step 0.23 s against 0.31 s with one thread (bench_train_step.py
-# configs/gsnet_fne_tiny.py --threads 1 2; passive waiting without the spin: 0.39 s).
-# Should a normal-priority busy process share the second core, two threads lose (0.98 s
-# in that test): OMP_NUM_THREADS=1 keeps every stage at one thread.
+# iterations) and loads its data in its own process: model step 0.23 s against 0.31 s with
+# one thread (bench_train_step.py configs/gsnet_fne_tiny.py --threads 1 2; passive waiting
+# without the spin: 0.39 s). A data worker beside the two threads costs more than it saves
+# (0.33 s per step in the job, against 0.25 s loading in-process: the cached frames take
+# 11 ms each). Should a normal-priority busy process share the second core, two threads
+# lose (0.98 s in that test): OMP_NUM_THREADS=1 keeps every stage at one thread.
 FNE_THREADS="${OMP_NUM_THREADS:-2}"
 OMP_NUM_THREADS=$FNE_THREADS GOMP_SPINCOUNT="${GOMP_SPINCOUNT:-30000}" \
   "$PY" tools/train.py configs/gsnet_fne_tiny.py --work-dir "$WORK_DIR/gsnet_fne_tiny" \
   --cfg-options model.backbone.init_cfg.checkpoint="$(final_checkpoint pretrain_fne_tiny)" \
-  $GSNET_DATA_OPTS $WORKER_OPTS --wait-for "$(final_checkpoint pretrain_fne_tiny)" \
+  $GSNET_DATA_OPTS --wait-for "$(final_checkpoint pretrain_fne_tiny)" \
+  --link-last-checkpoint "$(final_checkpoint gsnet_fne_tiny)" \
   > "$WORK_DIR/gsnet_fne_tiny/train.log" 2>&1 &
 PID_FNE=$!
 BACKGROUND+=($PID_FNE)
 finished_ok $PID_PRETRAIN "pre-training"
-publish pretrain_fne_tiny
 
-echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone (the scratch run goes on beside it)"
+echo "[main job] 3/5 fine-tuning GSNet from the pre-trained backbone"
 echo "[main job] logs: $WORK_DIR/gsnet_fne_tiny/train.log, $WORK_DIR/gsnet_scratch_tiny/train.log"
 # the fine-tuned detector's evaluation and its grasps for one frame wait for its checkpoint
 start_test gsnet_fne_tiny
@@ -135,29 +135,20 @@ PID_INFER=$!
 BACKGROUND+=($PID_INFER)
 TICK=0
 while kill -0 $PID_FNE 2>/dev/null; do
-  sleep 2  # notice an end within seconds; report progress every 30 s
-  if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ] && ! kill -0 $PID_SCRATCH 2>/dev/null; then
-    finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
-    publish gsnet_scratch_tiny
-    echo "[main job] 4/5 graspnetAPI AP of gsnet_scratch_tiny (beside the other fine-tuning)"
-    start_test gsnet_scratch_tiny nice
-  fi
+  sleep 1  # notice an end within a second; report progress every 30 s
   TICK=$(( TICK + 1 ))
-  [ $(( TICK % 15 )) -eq 0 ] || continue
+  [ $(( TICK % 30 )) -eq 0 ] || continue
   for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do
     LAST="$(grep -oE "Iter\(train\) \[ *[0-9]+/[0-9]+\].*eta: [0-9:]+" "$WORK_DIR/$RUN/train.log" | tail -n 1 \
             | sed -E 's/ +lr: [^ ]+//' || true)"
-    if [ -n "$LAST" ]; then echo "[$RUN] $LAST"; fi
+    VAR="SHOWN_${RUN^^}"
+    if [ -n "$LAST" ] && [ "$LAST" != "${!VAR:-}" ]; then echo "[$RUN] $LAST"; fi
+    eval "$VAR=\$LAST"
   done
 done
 finished_ok $PID_FNE "fine-tuning gsnet_fne_tiny" "$WORK_DIR/gsnet_fne_tiny/train.log"
-publish gsnet_fne_tiny
-if [ -z "${PID_TEST_GSNET_SCRATCH_TINY:-}" ]; then  # the scratch run is still going
-  finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
-  publish gsnet_scratch_tiny
-  start_test gsnet_scratch_tiny
-fi
-echo "[main job] 4/5 graspnetAPI AP of gsnet_fne_tiny, and 5/5 grasps and a picture for one frame (scene 100, frame 0)"
+finished_ok $PID_SCRATCH "fine-tuning gsnet_scratch_tiny" "$WORK_DIR/gsnet_scratch_tiny/train.log"
+echo "[main job] 4/5 graspnetAPI AP of both detectors, and 5/5 grasps and a picture for one frame (scene 100, frame 0)"
 finished_ok $PID_INFER "grasp detection on scene 100, frame 0" "$WORK_DIR/inference.log"
 grep -v "^waiting for " "$WORK_DIR/inference.log"
 for RUN in gsnet_fne_tiny gsnet_scratch_tiny; do

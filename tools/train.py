@@ -13,8 +13,9 @@ checkpoint stopped, and SIGTERM (e.g. from a cluster scheduler) saves ``iter_N.p
 the current iteration and exits with status 143; ``--resume`` continues from it.
 
 ``--wait-for PATH`` imports and loads the config, then waits for PATH before it builds
-and trains (tools/run_main_job.sh starts the fine-tuning this way while the pre-training
-still runs, waiting for the link to its final checkpoint).
+and trains; ``--link-last-checkpoint PATH`` links PATH to the last checkpoint once training
+has finished (tools/run_main_job.sh starts the fine-tuning this way while the pre-training
+still runs, waiting for the pre-training's link).
 """
 import argparse
 import os.path as _osp
@@ -32,9 +33,12 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from graspcontrast_mm.engine import prepare_resumable_training
-from graspcontrast_mm.utils import (add_common_args, add_wait_args, load_cli_config,
-                                    register_all_modules, setup_cpu_distributed,
-                                    shutdown_distributed, wait_for_paths)
+from mmengine.dist import is_main_process
+
+from graspcontrast_mm.utils import (add_common_args, add_wait_args, link_last_checkpoint,
+                                    load_cli_config, register_all_modules,
+                                    setup_cpu_distributed, shutdown_distributed,
+                                    wait_for_paths)
 
 
 def parse_args():
@@ -50,6 +54,11 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
+    parser.add_argument(
+        '--link-last-checkpoint', metavar='PATH',
+        help='once training has finished successfully, make PATH a symbolic link to the '
+        'last checkpoint (atomically, before the process exits): a dependent run started '
+        'with --wait-for PATH then begins at once')
     add_common_args(parser)
     add_wait_args(parser)
     return parser.parse_args()
@@ -99,6 +108,8 @@ def main():
     try:
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
+        if args.link_last_checkpoint and is_main_process():
+            link_last_checkpoint(runner.work_dir, args.link_last_checkpoint)
     finally:
         shutdown_distributed()
 

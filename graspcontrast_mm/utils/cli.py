@@ -13,7 +13,7 @@ from .config_checks import check_cfg_options
 
 __all__ = ['add_common_args', 'load_cli_config', 'int_at_least', 'float_in_range',
            'positive_float', 'non_negative_float', 'finite_float', 'add_wait_args',
-           'wait_for_paths']
+           'wait_for_paths', 'link_last_checkpoint']
 
 
 def int_at_least(minimum: int):
@@ -77,6 +77,38 @@ def add_wait_args(parser: argparse.ArgumentParser) -> None:
                         metavar='SECONDS',
                         help='give up --wait-for after this many seconds (exit status 1); '
                         'default: wait as long as it takes')
+
+
+def link_last_checkpoint(work_dir: str, link: str) -> str:
+    """Make ``link`` a symbolic link to the checkpoint named in ``work_dir/last_checkpoint``
+    (mmengine's record of the latest save), replacing any older link atomically: a process
+    waiting for ``link`` (``--wait-for``) never sees it half made.
+
+    Returns:
+        The absolute path of the checkpoint linked to.
+
+    Raises:
+        FileNotFoundError: no ``last_checkpoint`` record, or the checkpoint it names is
+            missing.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        raise FileNotFoundError(f'no checkpoint was saved in {work_dir} '
+                                f'({record} is missing)')
+    with open(record) as f:
+        target = f.read().strip()
+    if not osp.isabs(target):
+        target = osp.join(work_dir, target) if not osp.exists(target) else target
+    target = osp.abspath(target)
+    if not osp.isfile(target):
+        raise FileNotFoundError(f'{record} names {target}, which does not exist')
+    os.makedirs(osp.dirname(osp.abspath(link)), exist_ok=True)
+    tmp = f'{link}.tmp{os.getpid()}'
+    if osp.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+    return target
 
 
 def wait_for_paths(paths: Sequence[str], timeout_s: Optional[float] = None,

@@ -55,3 +55,24 @@ def test_arguments():
     assert parser.parse_args([]).wait_for == []
     with pytest.raises(SystemExit):
         parser.parse_args(['--wait-timeout', '0'])
+
+
+def test_link_last_checkpoint(tmp_path):
+    from graspcontrast_mm.utils import link_last_checkpoint
+    work = tmp_path / 'run'
+    work.mkdir()
+    link = str(tmp_path / 'final_checkpoint.pth')
+    with pytest.raises(FileNotFoundError, match='last_checkpoint'):
+        link_last_checkpoint(str(work), link)
+    (work / 'epoch_1.pth').write_bytes(b'one')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_1.pth'))
+    assert link_last_checkpoint(str(work), link) == str(work / 'epoch_1.pth')
+    assert open(link, 'rb').read() == b'one'
+    (work / 'epoch_2.pth').write_bytes(b'two')
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_2.pth'))
+    link_last_checkpoint(str(work), link)  # replaced, not an error
+    assert open(link, 'rb').read() == b'two' and os.path.islink(link)
+    assert sorted(os.listdir(tmp_path)) == ['final_checkpoint.pth', 'run']  # no leftovers
+    (work / 'last_checkpoint').write_text(str(work / 'epoch_3.pth'))
+    with pytest.raises(FileNotFoundError, match='epoch_3.pth'):
+        link_last_checkpoint(str(work), link)
