@@ -521,25 +521,31 @@ def rulebook_workspace_bytes() -> int:
 _PLAN_CACHE: Dict[int, Tuple[weakref.ref, Dict[tuple, _BucketPlan]]] = {}
 
 
-def _bucket_plan(indice_pairs: Tensor, indice_pair_num: Tensor, num_in: int,
-                 num_out: int, *, subm: bool, inverse: bool,
-                 device: torch.device) -> _BucketPlan:
-    """The plan of a rule-book, built once and reused while the rule-book lives."""
-    key = (subm, inverse, num_in, num_out, str(device))
+def _rulebook_cache(indice_pairs: Tensor) -> dict:
+    """What is built from a rule-book (plans, neighbour tables), kept while it lives."""
     entry = _PLAN_CACHE.get(id(indice_pairs))
     if entry is None or entry[0]() is not indice_pairs:
         for stale in [k for k, (ref, _) in _PLAN_CACHE.items() if ref() is None]:
             del _PLAN_CACHE[stale]
         entry = (weakref.ref(indice_pairs), {})
         _PLAN_CACHE[id(indice_pairs)] = entry
-    plan = entry[1].get(key)
-    forward = None if subm else entry[1].get((subm, not inverse, num_out, num_in, str(device)))
+    return entry[1]
+
+
+def _bucket_plan(indice_pairs: Tensor, indice_pair_num: Tensor, num_in: int,
+                 num_out: int, *, subm: bool, inverse: bool,
+                 device: torch.device) -> _BucketPlan:
+    """The plan of a rule-book, built once and reused while the rule-book lives."""
+    key = (subm, inverse, num_in, num_out, str(device))
+    cached = _rulebook_cache(indice_pairs)
+    plan = cached.get(key)
+    forward = None if subm else cached.get((subm, not inverse, num_out, num_in, str(device)))
     if plan is None and forward is not None:  # an inverse conv of a conv seen before
-        plan = entry[1][key] = forward.reversed()
+        plan = cached[key] = forward.reversed()
     if plan is None:
         segments = _rulebook_segments(indice_pairs.to(device), indice_pair_num,
                                       subm=subm, inverse=inverse)
-        plan = entry[1][key] = _BucketPlan(segments, num_in, num_out, device)
+        plan = cached[key] = _BucketPlan(segments, num_in, num_out, device)
     return plan
 
 
@@ -657,13 +663,8 @@ def _subm_neighbours(indice_pairs: Tensor, indice_pair_num: Tensor, num: int,
     centre), ``num`` where there is none (the caller's zero row). Built once per
     rule-book (cached with the plans)."""
     key = ('neighbours', num, str(device))
-    entry = _PLAN_CACHE.get(id(indice_pairs))
-    if entry is None or entry[0]() is not indice_pairs:
-        for stale in [k for k, (ref, _) in _PLAN_CACHE.items() if ref() is None]:
-            del _PLAN_CACHE[stale]
-        entry = (weakref.ref(indice_pairs), {})
-        _PLAN_CACHE[id(indice_pairs)] = entry
-    table = entry[1].get(key)
+    cached = _rulebook_cache(indice_pairs)
+    table = cached.get(key)
     if table is None:
         kv = indice_pairs.shape[1]
         table = torch.full((kv, num), num, dtype=torch.int32, device=device)
@@ -671,7 +672,7 @@ def _subm_neighbours(indice_pairs: Tensor, indice_pair_num: Tensor, num: int,
         for k, rows_in, rows_out in _rulebook_segments(
                 indice_pairs.to(device), indice_pair_num, subm=True, inverse=False):
             table[k].index_copy_(0, rows_out.long(), rows_in.int())
-        table = entry[1][key] = table.t().contiguous()
+        table = cached[key] = table.t().contiguous()
     return table
 
 

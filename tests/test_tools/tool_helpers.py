@@ -17,7 +17,7 @@ def micro_options(data_root, work_dir):
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
-        f'{views}.4.num_points=2048', f'{val_views}.4.num_points=2048',
+        f'{views}.1.num_points=2048', f'{val_views}.1.num_points=2048',  # PointSample
         'train_dataloader.dataset.pipeline.2.num_key_points=256',
         'val_dataloader.dataset.pipeline.2.num_key_points=256',
     ]

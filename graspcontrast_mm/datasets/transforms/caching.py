@@ -30,12 +30,11 @@ from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from mmcv.transforms import BaseTransform
-from mmengine.dataset import Compose
+from mmcv.transforms import BaseTransform, Compose
 
 from graspcontrast_mm.registry import TRANSFORMS
 
-__all__ = ['CachedTransforms']
+__all__ = ['CachedTransforms', 'compose_transforms']
 
 _SCALARS = (str, int, float, bool, type(None), bytes)
 _NONE = object()  # the cached result of a prefix that dropped the sample
@@ -84,6 +83,20 @@ def _same_states(a, b) -> bool:
     return a[0] == b[0] and a[1] == b[1] and a[2] == b[2] and torch.equal(a[3], b[3])
 
 
+def compose_transforms(transforms: Sequence[Union[dict, Callable]]) -> Compose:
+    """A ``Compose`` of transform configs (built with the ``graspcontrast_mm`` TRANSFORMS
+    registry, which falls back to mmdet3d / mmengine) or callables."""
+    built: List[Callable] = []
+    for t in transforms:
+        if isinstance(t, dict):
+            built.append(TRANSFORMS.build(t))
+        elif callable(t):
+            built.append(t)
+        else:
+            raise TypeError(f'a transform must be a config dict or callable, got {type(t)}')
+    return Compose(built)
+
+
 @TRANSFORMS.register_module()
 class CachedTransforms(BaseTransform):
     """Run deterministic transforms once per distinct input and reuse the result (module
@@ -110,15 +123,7 @@ class CachedTransforms(BaseTransform):
             raise ValueError('CachedTransforms needs at least one transform')
         if not isinstance(max_bytes, int) or max_bytes < 0:
             raise ValueError(f'max_bytes must be an integer >= 0, got {max_bytes!r}')
-        built: List[Callable] = []
-        for t in transforms:
-            if isinstance(t, dict):
-                built.append(TRANSFORMS.build(t))
-            elif callable(t):
-                built.append(t)
-            else:
-                raise TypeError(f'a transform must be a config dict or callable, got {type(t)}')
-        self.pipeline = Compose(built)
+        self.pipeline = compose_transforms(transforms)
         self.max_bytes = max_bytes
         self._cache: 'OrderedDict[Any, tuple]' = OrderedDict()  # key -> (result, bytes)
         self.cached_bytes = 0

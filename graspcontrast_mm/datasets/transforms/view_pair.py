@@ -1,14 +1,16 @@
 """Transforms on a pair (or list) of views of one scene: per-view pipelines, point matching
 in the world frame (paper eq. 1-2) and key-point sampling."""
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
-from mmcv.transforms import BaseTransform, Compose
+from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
 from graspcontrast_mm.registry import TRANSFORMS
 from graspcontrast_mm.structures import (farthest_point_sample, invert_transform,
                                          match_points, transform_points)
+
+from .caching import compose_transforms
 
 __all__ = ['ApplyToViews', 'MatchViewPair', 'SampleKeyPoints', 'view_points_world']
 
@@ -50,15 +52,7 @@ class ApplyToViews(BaseTransform):
     """
 
     def __init__(self, transforms: Sequence[Union[dict, Callable]]) -> None:
-        built: List[Callable] = []
-        for t in transforms:
-            if isinstance(t, dict):
-                built.append(TRANSFORMS.build(t))
-            elif callable(t):
-                built.append(t)
-            else:
-                raise TypeError(f'a transform must be a config dict or callable, got {type(t)}')
-        self.pipeline = Compose(built)
+        self.pipeline = compose_transforms(transforms)
 
     def transform(self, results: dict) -> Optional[dict]:
         if 'views' not in results:
