@@ -29,8 +29,9 @@ What this module does
 It keeps spconv's rule-book generation and layer classes, and replaces only the feature
 computation for CPU tensors: :func:`rulebook_conv` evaluates the convolution over the
 rule-book with plain torch operations inside a :class:`torch.autograd.Function` whose
-backward uses the same deterministic operations (gathers are recomputed in backward, so
-memory stays ``O(P * C)`` for ``P`` rule-book pairs). Two algorithms compute the same sum:
+backward uses the same deterministic operations (a conv's gather is recomputed in
+backward, so memory stays ``O(P * C)`` for ``P`` rule-book pairs, unless it takes at most
+:data:`KEEP_GATHER_MAX_BYTES`: small convs keep it from forward to backward). Two algorithms compute the same sum:
 
 * ``'bucketed'`` (default): the kernel offsets are sorted by their number of pairs and
   split into at most :data:`MAX_BUCKETS` groups of similar size (an optimal split that
@@ -116,7 +117,7 @@ __all__ = [
     'RULEBOOK_ALGORITHMS', 'set_rulebook_algorithm', 'get_rulebook_algorithm', 'MAX_BUCKETS',
     'GEMM_DTYPE_ENV_VAR', 'GEMM_DTYPES', 'set_rulebook_gemm_dtype', 'get_rulebook_gemm_dtype',
     'WORKSPACE_ENV_VAR', 'release_rulebook_workspace', 'rulebook_workspace_bytes',
-    'IM2COL_MAX_IN_CHANNELS'
+    'IM2COL_MAX_IN_CHANNELS', 'KEEP_GATHER_MAX_BYTES'
 ]
 
 #: Environment variable; ``0`` stops :mod:`graspcontrast_mm.ops` from applying the fix.
@@ -127,6 +128,10 @@ ALGORITHM_ENV_VAR = 'GRASPCONTRAST_SPCONV_CPU_ALGO'
 RULEBOOK_ALGORITHMS = ('bucketed', 'per_offset')
 #: Most batched GEMMs per conv of the ``bucketed`` algorithm.
 MAX_BUCKETS = 6
+#: A ``bucketed`` conv keeps its forward gather for the weight gradient (instead of
+#: gathering again in backward) when the gather takes at most this many bytes: every conv
+#: of the tiny models (up to 31 MB), none at paper scale (hundreds of MB each).
+KEEP_GATHER_MAX_BYTES = 32 << 20
 #: Submanifold convs with at most this many input channels take the ``bucketed``
 #: algorithm's im2col path (one neighbourhood gather and one GEMM; module docstring).
 IM2COL_MAX_IN_CHANNELS = 4
@@ -574,11 +579,16 @@ class _BucketedConvFunction(torch.autograd.Function):
             out = x.mm(w[:, centre].t()).to(features.dtype)
         else:
             out = features.new_zeros((num_out, c_out))
+        keep = (ctx.needs_input_grad[1]
+                and plan.total * c_in * x.element_size() <= KEEP_GATHER_MAX_BYTES)
+        ctx.gathered = None
         if plan.total:
             dev = features.device
             gathered = torch.index_select(  # (P, C_in)
                 x, 0, plan.in_rows,
-                out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
+                out=None if keep else _WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
+            if keep:  # for the weight gradient (memory for time, KEEP_GATHER_MAX_BYTES)
+                ctx.gathered = gathered
             products = _WORKSPACE.get('b', plan.total, c_out, features.dtype, dev)
             # (., C_in, C_out) views of one gather (each matrix column-major, as BLAS reads)
             w_sorted = w.index_select(1, plan.offset_order).permute(1, 2, 0)
@@ -626,7 +636,7 @@ class _BucketedConvFunction(torch.autograd.Function):
             # padded pairs get a zero output gradient, so they add nothing to grad_w
             grad_rows.index_fill_(0, plan.pad_positions, 0)
             if need_w:
-                gathered = torch.index_select(
+                gathered = ctx.gathered if ctx.gathered is not None else torch.index_select(
                     x, 0, plan.in_rows,
                     out=_WORKSPACE.get('a', plan.total, c_in, x.dtype, dev))
             if need_x:
@@ -647,6 +657,7 @@ class _BucketedConvFunction(torch.autograd.Function):
                     _bmm_into(grad_gathered[start:stop].view(num, length, c_in), g,
                               w_sorted_t[first:first + num])
                 first += num
+            ctx.gathered = None  # the kept forward gather is used up
             if need_w:
                 grad_w.index_copy_(1, plan.offset_order, gw_sorted.permute(2, 0, 1))
             if need_x:

@@ -533,3 +533,36 @@ def test_neighbour_table_by_hand():
     expected[2, 5] = 1    # (-1, 0, +1)
     expected[1, 21] = 2   # (+1, 0, -1)
     assert torch.equal(table, expected)
+
+
+def test_kept_forward_gather_gives_the_same_gradients(monkeypatch):
+    """A conv whose gather fits KEEP_GATHER_MAX_BYTES keeps it for the weight gradient;
+    the result is bit-identical to gathering again in backward, and it is freed there."""
+    before = set_rulebook_algorithm('bucketed')
+    try:
+        coords = random_voxels(400, GRID, seed=41)
+        torch.manual_seed(42)
+        net = spconv.SparseSequential(
+            spconv.SubMConv3d(6, 8, 3, bias=False, indice_key='k'),
+            spconv.SparseConv3d(8, 8, 2, stride=2, bias=False),
+            spconv.SubMConv3d(8, 8, 3, bias=False))
+        feats = torch.randn(len(coords), 6)
+
+        def run():
+            x = feats.clone().requires_grad_(True)
+            net.zero_grad()
+            out = net(spconv.SparseConvTensor(x, coords, list(GRID), 1)).features
+            kept = out.grad_fn.gathered  # the last conv's backward node
+            out.square().sum().backward(retain_graph=True)
+            assert out.grad_fn.gathered is None  # used up in backward
+            return kept, out.detach(), x.grad, [p.grad.clone() for p in net.parameters()]
+
+        kept, *with_keep = run()
+        assert kept is not None and kept.shape[1] == 8
+        monkeypatch.setattr(spconv_cpu, 'KEEP_GATHER_MAX_BYTES', 0)
+        kept_none, *without = run()
+        assert kept_none is None
+        for a, b in zip(with_keep[:2] + with_keep[2], without[:2] + without[2]):
+            assert torch.equal(a, b)
+    finally:
+        set_rulebook_algorithm(before)
