@@ -20,13 +20,15 @@ DATA=data/graspnet_tiny
 mkdir -p "$WORK_DIR"
 
 GSNET_DATA_OPTS="train_dataloader.dataset.data_root=$DATA test_dataloader.dataset.data_root=$DATA test_evaluator.data_root=$DATA"
-# Every training process runs one torch thread and loads its data in one worker process
-# (a user's OMP_NUM_THREADS wins). The tiny model's step is hundreds of short kernels: a
+# While other runs share the machine, a training process runs one torch thread and loads
+# its data in one worker process (a user's OMP_NUM_THREADS wins; the last fine-tuning,
+# alone on the machine, differs: below). The tiny model's step is hundreds of short kernels: a
 # second thread of the same process costs more in wake-ups than it computes (measured
 # with benchmarks/bench_train_step.py: pre-training model step 0.33 s with one thread,
 # 0.35 s with two; fine-tuning 0.29 vs 0.37 s; docs/benchmarks.md, "Main job, second
-# round"), while a data worker on the other core takes the data pipeline (about 0.10 s of
-# pair loading per pre-training step, 0.08 s per fine-tuning step) off the step. The
+# round"), while a data worker on the other core takes the data pipeline (about 0.05 s of
+# pair loading per pre-training step, 0.02 s per fine-tuning step with the frames cached)
+# off the step. The
 # configs themselves keep loading in the main process: only there
 # do the augmentation draws come from the RNG state a checkpoint saves, so that a run
 # resumed mid-epoch equals the uninterrupted one (this job never resumes).

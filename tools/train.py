@@ -30,11 +30,10 @@ import os.path as osp
 import torch
 from mmengine.logging import print_log
 from mmengine.registry import RUNNERS
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from graspcontrast_mm.engine import prepare_resumable_training
-from mmengine.dist import is_main_process
-
 from graspcontrast_mm.utils import (add_common_args, add_wait_args, link_last_checkpoint,
                                     load_cli_config, register_all_modules,
                                     setup_cpu_distributed, shutdown_distributed,
@@ -109,7 +108,10 @@ def main():
         runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
         runner.train()
         if args.link_last_checkpoint and is_main_process():
-            link_last_checkpoint(runner.work_dir, args.link_last_checkpoint)
+            try:
+                link_last_checkpoint(runner.work_dir, args.link_last_checkpoint)
+            except FileNotFoundError as err:  # e.g. no checkpoint saved by the schedule
+                raise SystemExit(f'error: --link-last-checkpoint: {err}') from None
     finally:
         shutdown_distributed()
 

@@ -31,7 +31,8 @@ computation for CPU tensors: :func:`rulebook_conv` evaluates the convolution ove
 rule-book with plain torch operations inside a :class:`torch.autograd.Function` whose
 backward uses the same deterministic operations (a conv's gather is recomputed in
 backward, so memory stays ``O(P * C)`` for ``P`` rule-book pairs, unless it takes at most
-:data:`KEEP_GATHER_MAX_BYTES`: small convs keep it from forward to backward). Two algorithms compute the same sum:
+:data:`KEEP_GATHER_MAX_BYTES`: small convs keep it from forward to backward). Two
+algorithms compute the same sum:
 
 * ``'bucketed'`` (default): the kernel offsets are sorted by their number of pairs and
   split into at most :data:`MAX_BUCKETS` groups of similar size (an optimal split that
@@ -52,7 +53,8 @@ backward, so memory stays ``O(P * C)`` for ``P`` rule-book pairs, unless it take
   read through the mirrored offsets. With so few input channels the padded products
   cost little, and the conv needs no padding plan and no scatter: on the tiny
   pre-training's stem (21 000 voxels, 125 offsets, 3 -> 16 channels) forward + backward
-  took 20-32 ms instead of 52 ms (26 ms conv + 26 ms plan).
+  take 32-33 ms with the neighbour table instead of 47-49 ms with the padding plan
+  (``docs/results_raw/bench_dense_rulebooks/stem_ab.txt``).
 * ``'per_offset'``: ``index_select`` -> ``mm`` -> ``index_add_`` for each offset (exact
   FLOPs, many small kernels). Kept as the reference and for benchmarks.
 
@@ -67,8 +69,8 @@ bfloat16 for the GEMMs only (as torch's CPU autocast does for ``mm``); the produ
 summed into the output rows, and the weight gradients returned, in float32. On CPUs with
 AMX or AVX-512 BF16 units the GEMMs are then several times faster; elsewhere they are
 slower. The relative error per conv is that of bfloat16 (about 2^-8); it is a training and
-inference option, never used by the exactness tests. The im2col path of convs with few input channels
-(see above) keeps the features' dtype.
+inference option, never used by the exactness tests. The im2col path of convs with few
+input channels (see above) keeps the features' dtype.
 
 :func:`apply_spconv_cpu_fixes` installs it by wrapping the three functional entry points
 that spconv's layers call (``spconv.pytorch.functional.indice_subm_conv``,

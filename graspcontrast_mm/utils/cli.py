@@ -97,8 +97,8 @@ def link_last_checkpoint(work_dir: str, link: str) -> str:
                                 f'({record} is missing)')
     with open(record) as f:
         target = f.read().strip()
-    if not osp.isabs(target):
-        target = osp.join(work_dir, target) if not osp.exists(target) else target
+    # mmengine records the path it saved to: absolute, or relative to the process's
+    # working directory when the work dir was given relative
     target = osp.abspath(target)
     if not osp.isfile(target):
         raise FileNotFoundError(f'{record} names {target}, which does not exist')

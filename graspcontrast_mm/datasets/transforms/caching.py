@@ -75,8 +75,9 @@ def _freeze(value: Any):
 
 
 def _random_states():
-    return (np.random.get_state()[1].tobytes(), np.random.get_state()[2:],
-            random.getstate(), torch.random.get_rng_state())
+    numpy_state = np.random.get_state()
+    return (numpy_state[1].tobytes(), numpy_state[2:], random.getstate(),
+            torch.random.get_rng_state())
 
 
 def _same_states(a, b) -> bool:

@@ -1,5 +1,5 @@
 """Packing of view pairs and single views into model inputs + ``Det3DDataSample``."""
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -19,15 +19,17 @@ VIEW_INPUT_DTYPES: Dict[str, torch.dtype] = {
 }
 
 
-def _tensor(value, dtype: torch.dtype) -> torch.Tensor:
-    """A tensor of ``value``; a read-only array (e.g. held by CachedTransforms) is copied,
-    so that nothing downstream can write into it through a shared tensor."""
+def _tensor(value, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """A tensor of ``value`` (in ``dtype``, else its own); a read-only array (e.g. held by
+    CachedTransforms) is copied, so that nothing downstream can write into it through a
+    shared tensor."""
     if isinstance(value, torch.Tensor):
-        return value.to(dtype)
-    array = np.asarray(value)
+        return value if dtype is None else value.to(dtype)
+    array = np.ascontiguousarray(np.asarray(value))
     if not array.flags.writeable:
         return torch.tensor(array, dtype=dtype)
-    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
+    tensor = torch.from_numpy(array)
+    return tensor if dtype is None else tensor.to(dtype)
 
 
 def pack_view_tensors(view: dict) -> Dict[str, torch.Tensor]:
@@ -148,12 +150,7 @@ class PackPointsInputs(BaseTransform):
             if key not in results:
                 raise KeyError(f"extra input '{key}' is not in the results")
             value = results[key]
-            if not isinstance(value, torch.Tensor):
-                value = np.ascontiguousarray(value)
-                # a read-only array (e.g. held by CachedTransforms) is copied, not shared
-                value = (torch.as_tensor(value) if value.flags.writeable
-                         else torch.tensor(value))
-            inputs[key] = value
+            inputs[key] = _tensor(value)
         data_sample = Det3DDataSample()
         data_sample.set_metainfo(
             {k: _to_meta(results[k]) for k in self.meta_keys if k in results})

@@ -163,3 +163,23 @@ def test_tiny_training_samples_are_those_without_the_cache(config, labelled_gras
     [cache] = _caches(dataset)
     assert _caches(plain_dataset) == []
     assert cache.hits >= cache.misses > 0  # the second epoch came from the cache
+
+
+def test_packing_copies_read_only_arrays_instead_of_sharing_them():
+    """A cached (read-only) array reaches torch as a copy: writing into the tensor leaves
+    the cache intact (and torch does not warn about a non-writable array)."""
+    import warnings
+
+    from graspcontrast_mm.datasets.transforms.formatting import _tensor
+    from graspcontrast_mm.structures.grasp_targets import _as_tensor
+    array = np.arange(6, dtype=np.float32)
+    array.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        for tensor in (_tensor(array), _tensor(array, torch.float32),
+                       _as_tensor(array, torch.float32)):
+            tensor[0] = 100.0
+    assert array[0] == 0.0
+    writable = np.arange(3, dtype=np.float32)
+    _tensor(writable)[0] = 7.0  # a writable array is still shared (no copy)
+    assert writable[0] == 7.0
